@@ -1,0 +1,19 @@
+//! modhash core: trust loadable modules by the hashes recorded when they were
+//! built, so the build needs no signing key and stays bit-for-bit
+//! reproducible.
+//!
+//! This crate is the verify-side core a host embeds: digest profiles, the
+//! manifest, the RFC 6962 Merkle root and proofs, and the trust anchor
+//! record. It holds no `unsafe` and parses untrusted bytes only through
+//! fallible constructors; every error type names the input and says what to
+//! do next.
+#![forbid(unsafe_code)]
+#![warn(clippy::indexing_slicing, clippy::panic)]
+
+pub mod digest;
+pub mod elf_image;
+pub mod linux_trailer;
+pub mod profile;
+
+pub use digest::Digest;
+pub use profile::Profile;

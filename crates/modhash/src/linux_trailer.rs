@@ -1,0 +1,246 @@
+//! Appended trailers: the Linux module signature and the modhash trailer.
+//!
+//! Both are appended after the bytes a module's author produced, so the
+//! `payload` profile hashes what lies before them. A trailer that announces
+//! itself by its marker but whose lengths do not add up is an error, never
+//! "no trailer": silently hashing the whole file would give a digest nobody
+//! expects.
+
+/// The marker that ends every signed Linux kernel module.
+pub const MODULE_SIG_MARKER: &[u8; 28] = b"~Module signature appended~\n";
+
+/// The marker that ends a modhash trailer.
+pub const MODHASH_TRAILER_MARKER: &[u8; 20] = b"~modhash trailer 1~\n";
+
+/// `sizeof(struct module_signature)` in the kernel's `module_signature.h`.
+pub const MODULE_SIGNATURE_STRUCT_LEN: usize = 12;
+
+/// `id_type` of a PKCS#7 / CMS SignedData signature, the only one the kernel
+/// has produced since 4.3.
+pub const PKEY_ID_PKCS7: u8 = 2;
+
+/// The fields of `struct module_signature`, as found in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ModuleSignatureInfo {
+    /// Public-key algorithm (0 for PKCS#7, where the CMS names it).
+    pub algo: u8,
+    /// Hash algorithm (0 for PKCS#7).
+    pub hash: u8,
+    /// Key identifier type: 2 is PKCS#7.
+    pub id_type: u8,
+    /// Length of the signer's name (0 for PKCS#7).
+    pub signer_len: u8,
+    /// Length of the key identifier (0 for PKCS#7).
+    pub key_id_len: u8,
+    /// Length of the signature, big-endian in the file.
+    pub sig_len: u32,
+}
+
+/// A file split at its appended trailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trailer<'a> {
+    /// No recognised trailer: the whole file is payload.
+    None,
+    /// A Linux module signature.
+    ModuleSignature {
+        /// The fixed-size record before the marker.
+        info: ModuleSignatureInfo,
+        /// The signer name and key id (empty for PKCS#7).
+        signer_and_key_id: &'a [u8],
+        /// The signature: for PKCS#7, a DER CMS `ContentInfo`.
+        signature: &'a [u8],
+    },
+    /// A modhash trailer; its body is a proof in the text format of
+    /// [`crate::proof`](crate).
+    Modhash {
+        /// The trailer's body.
+        body: &'a [u8],
+    },
+}
+
+/// A file and the trailer found at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split<'a> {
+    /// The bytes before the trailer.
+    pub payload: &'a [u8],
+    /// The trailer.
+    pub trailer: Trailer<'a>,
+}
+
+/// Why a trailer could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrailerError {
+    /// The module signature marker is present, but the file is too short to
+    /// hold the record before it.
+    #[error("module signature marker present but the file is too short for struct module_signature; the file is truncated")]
+    ModuleSignatureTruncated,
+    /// The lengths in `struct module_signature` exceed the file.
+    #[error("struct module_signature claims {claimed} bytes of signature data but only {available} precede it; the file is truncated or corrupt")]
+    ModuleSignatureLengths {
+        /// signer_len + key_id_len + sig_len.
+        claimed: u64,
+        /// Bytes available before the record.
+        available: u64,
+    },
+    /// The modhash trailer marker is present but its length is inconsistent.
+    #[error("modhash trailer claims {claimed} bytes but only {available} precede it; the file is truncated or corrupt")]
+    ModhashTrailerLength {
+        /// The body length recorded in the trailer.
+        claimed: u64,
+        /// Bytes available before the length field.
+        available: u64,
+    },
+}
+
+/// Splits `bytes` at a recognised appended trailer.
+pub fn split(bytes: &[u8]) -> Result<Split<'_>, TrailerError> {
+    if let Some(before_marker) = bytes.strip_suffix(MODULE_SIG_MARKER.as_slice()) {
+        return split_module_signature(before_marker);
+    }
+    if let Some(before_marker) = bytes.strip_suffix(MODHASH_TRAILER_MARKER.as_slice()) {
+        return split_modhash_trailer(before_marker);
+    }
+    Ok(Split {
+        payload: bytes,
+        trailer: Trailer::None,
+    })
+}
+
+fn split_module_signature(before_marker: &[u8]) -> Result<Split<'_>, TrailerError> {
+    let record_start = before_marker
+        .len()
+        .checked_sub(MODULE_SIGNATURE_STRUCT_LEN)
+        .ok_or(TrailerError::ModuleSignatureTruncated)?;
+    let (rest, record) = before_marker.split_at(record_start);
+    let &[algo, hash, id_type, signer_len, key_id_len, _, _, _, l0, l1, l2, l3] = record else {
+        return Err(TrailerError::ModuleSignatureTruncated);
+    };
+    let info = ModuleSignatureInfo {
+        algo,
+        hash,
+        id_type,
+        signer_len,
+        key_id_len,
+        sig_len: u32::from_be_bytes([l0, l1, l2, l3]),
+    };
+    let claimed = u64::from(info.sig_len) + u64::from(signer_len) + u64::from(key_id_len);
+    let available = rest.len() as u64;
+    if claimed > available {
+        return Err(TrailerError::ModuleSignatureLengths { claimed, available });
+    }
+    // `claimed <= rest.len()`, so these conversions and splits cannot fail.
+    let payload_len = rest.len() - usize::try_from(claimed).unwrap_or(usize::MAX);
+    let (payload, tail) = rest.split_at(payload_len);
+    let (signer_and_key_id, signature) =
+        tail.split_at(usize::from(signer_len) + usize::from(key_id_len));
+    Ok(Split {
+        payload,
+        trailer: Trailer::ModuleSignature {
+            info,
+            signer_and_key_id,
+            signature,
+        },
+    })
+}
+
+fn split_modhash_trailer(before_marker: &[u8]) -> Result<Split<'_>, TrailerError> {
+    let length_start = before_marker
+        .len()
+        .checked_sub(4)
+        .ok_or(TrailerError::ModhashTrailerLength {
+            claimed: 4,
+            available: before_marker.len() as u64,
+        })?;
+    let (rest, length) = before_marker.split_at(length_start);
+    let &[l0, l1, l2, l3] = length else {
+        return Err(TrailerError::ModhashTrailerLength {
+            claimed: 4,
+            available: 0,
+        });
+    };
+    let claimed = u32::from_be_bytes([l0, l1, l2, l3]);
+    let available = rest.len() as u64;
+    let body_len = usize::try_from(claimed)
+        .ok()
+        .filter(|&len| len <= rest.len())
+        .ok_or(TrailerError::ModhashTrailerLength {
+            claimed: u64::from(claimed),
+            available,
+        })?;
+    let (payload, body) = rest.split_at(rest.len() - body_len);
+    Ok(Split {
+        payload,
+        trailer: Trailer::Modhash { body },
+    })
+}
+
+/// Appends a modhash trailer holding `body` to `payload`.
+pub fn append_modhash_trailer(payload: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(body.len()).ok()?;
+    let mut out = Vec::with_capacity(payload.len() + body.len() + 4 + MODHASH_TRAILER_MARKER.len());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(MODHASH_TRAILER_MARKER);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(payload: &[u8], sig: &[u8]) -> Vec<u8> {
+        let mut v = payload.to_vec();
+        v.extend_from_slice(sig);
+        v.extend_from_slice(&[0, 0, PKEY_ID_PKCS7, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&(sig.len() as u32).to_be_bytes());
+        v.extend_from_slice(MODULE_SIG_MARKER);
+        v
+    }
+
+    #[test]
+    fn module_signature_splits_off_exactly_the_signature() {
+        let file = signed(b"module bytes", b"SIG");
+        let split = split(&file).unwrap();
+        assert_eq!(split.payload, b"module bytes");
+        let Trailer::ModuleSignature { info, signature, .. } = split.trailer else {
+            panic!("expected a module signature");
+        };
+        assert_eq!(signature, b"SIG");
+        assert_eq!(info.id_type, PKEY_ID_PKCS7);
+        assert_eq!(info.sig_len, 3);
+    }
+
+    #[test]
+    fn oversized_sig_len_is_an_error_not_a_whole_file_digest() {
+        let mut file = signed(b"x", b"SIG");
+        let len_at = file.len() - MODULE_SIG_MARKER.len() - 4;
+        file[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            split(&file),
+            Err(TrailerError::ModuleSignatureLengths { .. })
+        ));
+    }
+
+    #[test]
+    fn marker_alone_is_truncated() {
+        assert_eq!(
+            split(MODULE_SIG_MARKER),
+            Err(TrailerError::ModuleSignatureTruncated)
+        );
+    }
+
+    #[test]
+    fn modhash_trailer_round_trips() {
+        let file = append_modhash_trailer(b"elf", b"proof text").unwrap();
+        let split = split(&file).unwrap();
+        assert_eq!(split.payload, b"elf");
+        assert_eq!(split.trailer, Trailer::Modhash { body: b"proof text" });
+    }
+
+    #[test]
+    fn no_marker_means_whole_file() {
+        assert_eq!(split(b"plain").unwrap().payload, b"plain");
+    }
+}
