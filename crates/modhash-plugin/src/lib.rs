@@ -1,0 +1,1 @@
+//! modhash-plugin: the module ABI.
