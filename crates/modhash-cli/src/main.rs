@@ -1,1 +1,37 @@
-fn main() {}
+//! `modhash`: trust loadable modules by the hashes recorded when they were
+//! built. The binary only parses arguments, runs one command and maps its
+//! result to an exit code; the work lives in the `modhash` libraries.
+//!
+//! Exit codes: 0 success (every module trusted, manifests match, …),
+//! 1 a negative answer (a module is untrusted, a seal check fails, two trees
+//! differ), 2 bad usage or bad input (unreadable file, malformed manifest,
+//! not an ELF file, …).
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Trust loadable modules by the hashes recorded when they were built.
+#[derive(Debug, Parser)]
+#[command(name = "modhash", version, about, long_about = None)]
+#[command(after_help = "Exit status: 0 success, 1 a negative answer (untrusted, differs), 2 bad usage or bad input.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Hash(commands::hash::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hash(args) => commands::hash::run(args),
+    };
+    output::exit(result)
+}

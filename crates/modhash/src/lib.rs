@@ -12,6 +12,7 @@
 
 pub mod digest;
 pub mod elf_image;
+pub mod input;
 pub mod linux_trailer;
 pub mod profile;
 
