@@ -9,6 +9,7 @@
 
 mod commands;
 mod output;
+mod tree;
 
 use std::process::ExitCode;
 
@@ -17,7 +18,9 @@ use clap::{Parser, Subcommand};
 /// Trust loadable modules by the hashes recorded when they were built.
 #[derive(Debug, Parser)]
 #[command(name = "modhash", version, about, long_about = None)]
-#[command(after_help = "Exit status: 0 success, 1 a negative answer (untrusted, differs), 2 bad usage or bad input.")]
+#[command(
+    after_help = "Exit status: 0 success, 1 a negative answer (untrusted, differs), 2 bad usage or bad input."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,12 +29,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Hash(commands::hash::Args),
+    Manifest(commands::manifest::Args),
+    Root(commands::root::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => commands::hash::run(args),
+        Command::Manifest(args) => commands::manifest::run(args),
+        Command::Root(args) => commands::root::run(args),
     };
     output::exit(result)
 }

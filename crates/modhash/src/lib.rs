@@ -14,7 +14,10 @@ pub mod digest;
 pub mod elf_image;
 pub mod input;
 pub mod linux_trailer;
+pub mod manifest;
+pub mod merkle;
 pub mod profile;
 
 pub use digest::Digest;
+pub use manifest::Manifest;
 pub use profile::Profile;

@@ -1,3 +1,5 @@
 //! One module per verb.
 
 pub mod hash;
+pub mod manifest;
+pub mod root;

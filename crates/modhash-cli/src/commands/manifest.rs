@@ -1,0 +1,85 @@
+//! `modhash manifest`: hash every module below a directory, in parallel, and
+//! write the manifest with its Merkle root.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use modhash::{Digest, Manifest, Profile};
+use rayon::prelude::*;
+
+use crate::commands::hash::digest_file;
+use crate::output::{progress, CommandResult, Failure, Outcome};
+use crate::tree::{include_set, walk, EntryKind};
+
+/// Hash every regular file below DIR (symlinks are not followed) and write
+/// the manifest; the root goes to stderr.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which bytes to hash.
+    #[arg(long, short, default_value = "elf-image")]
+    profile: Profile,
+    /// Only files whose path relative to DIR matches this glob (repeatable),
+    /// e.g. `--include '*.so'`.
+    #[arg(long = "include", value_name = "GLOB")]
+    includes: Vec<String>,
+    /// Write the manifest here (atomically) instead of to stdout.
+    #[arg(long, short, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// The directory holding the modules.
+    dir: PathBuf,
+}
+
+pub fn run(args: Args) -> CommandResult {
+    let manifest = build(&args.dir, args.profile, &args.includes)?;
+    let text = manifest.to_string();
+    match &args.output {
+        Some(out) => write_atomically(out, text.as_bytes())?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?,
+    }
+    eprintln!(
+        "root {} ({} modules, {} distinct, profile {})",
+        manifest.root(),
+        manifest.entries().count(),
+        manifest.leaf_count(),
+        manifest.profile()
+    );
+    Ok(Outcome::Yes)
+}
+
+/// Hashes every regular file below `dir` matching `includes`, on all cores.
+pub fn build(dir: &Path, profile: Profile, includes: &[String]) -> Result<Manifest, Failure> {
+    let include = include_set(includes)?;
+    let files: Vec<_> = walk(dir, include.as_ref())?
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .collect();
+    let bar = progress(files.len(), "hashing");
+    let digests: Vec<(String, Digest)> = files
+        .into_par_iter()
+        .map(|entry| {
+            let digest = digest_file(&entry.path, profile);
+            bar.inc(1);
+            digest.map(|d| (entry.relative, d))
+        })
+        .collect::<Result<_, _>>()?;
+    bar.finish_and_clear();
+    Manifest::new(profile, digests).map_err(|e| Failure::at(dir, e))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename, so readers see the old file or the new one, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Failure::at(path, e))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| Failure::at(path, e))?;
+    temp.persist(path).map_err(|e| Failure::at(path, e.error))?;
+    Ok(())
+}
