@@ -10,14 +10,22 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing, clippy::panic)]
 
+pub mod anchor;
+#[cfg(feature = "diff")]
+pub mod diff;
 pub mod digest;
 pub mod elf_image;
 pub mod input;
 pub mod linux_trailer;
 pub mod manifest;
 pub mod merkle;
+pub mod policy;
 pub mod profile;
+pub mod proof;
+#[cfg(feature = "seal")]
+pub mod seal;
 
+pub use anchor::Anchor;
 pub use digest::Digest;
 pub use manifest::Manifest;
 pub use profile::Profile;
