@@ -11,3 +11,5 @@
 //! concern.
 
 pub mod memfd;
+pub mod protocol;
+pub mod sandbox;
