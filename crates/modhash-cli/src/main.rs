@@ -28,17 +28,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Diff(commands::diff::Args),
     Hash(commands::hash::Args),
     Manifest(commands::manifest::Args),
     Root(commands::root::Args),
+    Inspect(commands::inspect::Args),
+    Seal(commands::seal::Args),
+    Verify(commands::verify::Args),
+    Proof(commands::proof::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Diff(args) => commands::diff::run(args),
         Command::Hash(args) => commands::hash::run(args),
         Command::Manifest(args) => commands::manifest::run(args),
         Command::Root(args) => commands::root::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Seal(args) => commands::seal::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Proof(args) => commands::proof::run(args),
     };
     output::exit(result)
 }

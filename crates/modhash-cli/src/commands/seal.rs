@@ -1,0 +1,65 @@
+//! `modhash seal`: write a manifest's root into the host's anchor slot.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use modhash::seal;
+
+use crate::commands::manifest::write_atomically_with_mode;
+use crate::commands::root::read_manifest;
+use crate::output::{CommandResult, Failure, Outcome};
+
+/// Write MANIFEST's root into HOST's anchor slot (in place, or to OUT).
+///
+/// Only the 64-byte record changes; sealing the same host with the same
+/// manifest always gives the same bytes. With --check, change nothing and
+/// exit 0 if HOST carries the manifest's root, 1 if not.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The manifest whose root to seal.
+    #[arg(long, short, value_name = "M")]
+    manifest: PathBuf,
+    /// Write the sealed host here instead of replacing HOST.
+    #[arg(long, short, value_name = "OUT", conflicts_with = "check")]
+    output: Option<PathBuf>,
+    /// Only check whether HOST is sealed with the manifest's root.
+    #[arg(long)]
+    check: bool,
+    /// The host executable or library declaring the anchor.
+    host: PathBuf,
+}
+
+pub fn run(args: Args) -> CommandResult {
+    let manifest = read_manifest(&args.manifest)?;
+    let host = read_host(&args.host)?;
+    if args.check {
+        let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(&args.host, e))?;
+        return Ok(if anchor.anchors(&manifest) {
+            println!("{}: sealed with {}", args.host.display(), manifest.root());
+            Outcome::Yes
+        } else {
+            println!(
+                "{}: not sealed with {} (anchor: {anchor})",
+                args.host.display(),
+                manifest.root()
+            );
+            Outcome::No
+        });
+    }
+    let sealed = seal::seal(&host, &manifest).map_err(|e| Failure::at(&args.host, e))?;
+    let out = args.output.as_deref().unwrap_or(&args.host);
+    let mode = std::fs::metadata(&args.host)
+        .map_err(|e| Failure::at(&args.host, e))?
+        .permissions()
+        .mode();
+    write_atomically_with_mode(out, &sealed, mode)?;
+    let (_, anchor) = seal::read(&sealed).map_err(|e| Failure::at(out, e))?;
+    println!("{}: {}", out.display(), anchor);
+    Ok(Outcome::Yes)
+}
+
+/// Reads a host binary.
+pub fn read_host(path: &Path) -> Result<Vec<u8>, Failure> {
+    modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN)
+        .map_err(|e| Failure::at(path, e))
+}

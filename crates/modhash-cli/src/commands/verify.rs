@@ -1,0 +1,118 @@
+//! `modhash verify`: the verdict a host would reach on each module.
+
+use std::path::{Path, PathBuf};
+
+use modhash::linux_trailer::{self, Trailer};
+use modhash::policy::{HashEvidence, Policy, UntrustedReason, Verdict};
+use modhash::proof::InclusionProof;
+use modhash::seal;
+
+use crate::commands::root::read_manifest;
+use crate::commands::seal::read_host;
+use crate::output::{print_json, CommandResult, Failure, Outcome};
+
+/// Decide, as HOST would, whether each MODULE is trusted.
+///
+/// Prints one line per module: `trusted-by-hash` or `untrusted: <reason>`.
+/// The profile comes from the host's anchor. Exit 0 if every module is
+/// trusted, 1 if any is not.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The host binary whose anchor decides.
+    #[arg(long, value_name = "HOST")]
+    host: PathBuf,
+    /// The build's manifest.
+    #[arg(long, short, value_name = "M", conflicts_with = "proofs")]
+    manifest: Option<PathBuf>,
+    /// An inclusion proof, one per MODULE in the same order (`modhash
+    /// proof`). Without --manifest or --proof, a proof appended to the
+    /// module as a modhash trailer is used.
+    #[arg(long = "proof", value_name = "P")]
+    proofs: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The modules to check.
+    #[arg(required = true)]
+    modules: Vec<PathBuf>,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    path: &'a Path,
+    #[serde(flatten)]
+    verdict: Verdict,
+}
+
+pub fn run(args: Args) -> CommandResult {
+    if !args.proofs.is_empty() && args.proofs.len() != args.modules.len() {
+        return Err(Failure::usage(format!(
+            "{} proofs for {} modules; give one --proof per module, in the same order",
+            args.proofs.len(),
+            args.modules.len()
+        )));
+    }
+    let host = read_host(&args.host)?;
+    let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(&args.host, e))?;
+    let evidence = match &args.manifest {
+        Some(path) => HashEvidence::Manifest(read_manifest(path)?),
+        None => HashEvidence::None,
+    };
+    let proofs = args
+        .proofs
+        .iter()
+        .map(|p| read_proof(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let policy = Policy::new(anchor, evidence);
+
+    let reports: Vec<Report<'_>> = args
+        .modules
+        .iter()
+        .enumerate()
+        .map(|(i, path)| Report {
+            path,
+            verdict: verdict_for(&policy, path, proofs.get(i)),
+        })
+        .collect();
+    let all_trusted = reports.iter().all(|r| r.verdict.is_trusted());
+    if args.json {
+        print_json(&reports)?;
+    } else {
+        for report in &reports {
+            println!("{}: {}", report.path.display(), report.verdict);
+        }
+    }
+    Ok(Outcome::from_bool(all_trusted))
+}
+
+fn verdict_for(policy: &Policy, path: &Path, proof: Option<&InclusionProof>) -> Verdict {
+    let bytes = match modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Verdict::Untrusted {
+                reasons: vec![UntrustedReason::Unreadable(e.to_string())],
+            }
+        }
+    };
+    let embedded = match proof {
+        Some(_) => None,
+        None => embedded_proof(&bytes),
+    };
+    policy.decide(&bytes, proof.or(embedded.as_ref()))
+}
+
+/// A proof carried in a modhash trailer, if the module has one that parses.
+fn embedded_proof(bytes: &[u8]) -> Option<InclusionProof> {
+    match linux_trailer::split(bytes).ok()?.trailer {
+        Trailer::Modhash { body } => std::str::from_utf8(body).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Reads and parses a proof file.
+pub fn read_proof(path: &Path) -> Result<InclusionProof, Failure> {
+    let bytes = modhash::input::read_regular(path, 1 << 20).map_err(|e| Failure::at(path, e))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Failure::at(path, "proof is not UTF-8 text"))?;
+    text.parse().map_err(|e| Failure::at(path, e))
+}
