@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod policy;
 pub mod profile;
+pub mod signature;
 pub mod proof;
 #[cfg(feature = "seal")]
 pub mod seal;
