@@ -138,7 +138,6 @@ impl PluginV1 {
         Self {
             abi_version: ABI_VERSION,
             // The table is a few dozen bytes; the cast cannot truncate.
-            #[allow(clippy::cast_possible_truncation, reason = "tiny struct")]
             table_size: std::mem::size_of::<PluginV1>() as u32,
             name: P::NAME.as_ptr(),
             create: create_shim::<P>,

@@ -1,0 +1,146 @@
+//! What the loader asks of a policy: which profile's image to load, a
+//! verdict on the sealed image, and what to do with untrusted modules.
+//!
+//! The loader computes the digest itself, from the sealed bytes, and hands
+//! it to the policy; the policy cannot pick which bytes are loaded.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use modhash::{Digest, Profile};
+
+/// A module the loader has read and sealed, as shown to a policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// The path given to [`Loader::load`](crate::Loader::load), for
+    /// messages and for finding sidecar signatures. The module itself is
+    /// never read from it again.
+    pub path: &'a Path,
+    /// The snapshot of the file that was read (signatures over whole files
+    /// are checked against it; the image loaded is derived from it).
+    pub file: &'a [u8],
+    /// SHA-256 of the sealed image: the bytes that will be mapped.
+    pub digest: Digest,
+}
+
+/// Whether a module is trusted, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Its digest is recorded in the host's anchor.
+    TrustedByHash,
+    /// A signature by an embedded key covers it.
+    TrustedBySignature {
+        /// Which key.
+        key: String,
+    },
+    /// Neither.
+    Untrusted {
+        /// Why, for the user.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// Whether the module is trusted (by hash or signature).
+    pub fn is_trusted(&self) -> bool {
+        !matches!(self, Verdict::Untrusted { .. })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::TrustedByHash => f.write_str("trusted by hash"),
+            Verdict::TrustedBySignature { key } => write!(f, "trusted by signature ({key})"),
+            Verdict::Untrusted { reason } => write!(f, "untrusted ({reason})"),
+        }
+    }
+}
+
+/// What happens to a module that is not trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Refuse to load it.
+    Reject,
+    /// Run it in a sandboxed worker process.
+    Isolate,
+    /// Load it in-process, log it and list it in
+    /// [`Loader::tainted`](crate::Loader::tainted).
+    Taint,
+}
+
+impl Action {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Reject => "reject",
+            Action::Isolate => "isolate",
+            Action::Taint => "taint",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A trust policy the loader can apply.
+pub trait Judge: Send + Sync {
+    /// The profile whose canonical image is sealed, hashed and loaded.
+    fn profile(&self) -> Profile;
+    /// The verdict on a sealed module.
+    fn judge(&self, module: &Candidate<'_>) -> Verdict;
+    /// What to do with an untrusted module.
+    fn untrusted(&self) -> Action;
+}
+
+/// A policy that trusts a fixed set of digests, compiled into the host or
+/// computed by it (tests, benchmarks, hosts without an anchor). It must not
+/// be filled from a file or the environment: that would let whoever can
+/// write the file add trust.
+#[derive(Debug, Clone)]
+pub struct DigestSet {
+    profile: Profile,
+    digests: BTreeSet<Digest>,
+    untrusted: Action,
+}
+
+impl DigestSet {
+    /// Trusts `digests` of `profile` images; applies `untrusted` to others.
+    pub fn new(
+        profile: Profile,
+        digests: impl IntoIterator<Item = Digest>,
+        untrusted: Action,
+    ) -> Self {
+        Self {
+            profile,
+            digests: digests.into_iter().collect(),
+            untrusted,
+        }
+    }
+}
+
+impl Judge for DigestSet {
+    fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    fn judge(&self, module: &Candidate<'_>) -> Verdict {
+        if self.digests.contains(&module.digest) {
+            Verdict::TrustedByHash
+        } else {
+            Verdict::Untrusted {
+                reason: format!("digest {} is not trusted", module.digest),
+            }
+        }
+    }
+
+    fn untrusted(&self) -> Action {
+        self.untrusted
+    }
+}

@@ -1,0 +1,219 @@
+//! The loader: read once, seal, hash, judge, then load, isolate or refuse.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use modhash::profile::ProfileError;
+use modhash::Digest;
+
+use crate::inprocess::{InProcess, OpenError};
+use crate::judge::{Action, Candidate, Judge, Verdict};
+use crate::memfd::{read_module, ImageError, SealedImage, DEFAULT_SIZE_CAP};
+use crate::module::{Backend, Module};
+
+/// The environment variable that makes every module run isolated. It can
+/// only tighten the policy, and is ignored in setuid/AT_SECURE processes.
+pub const FORCE_ISOLATION_ENV: &str = "MODHASH_FORCE_ISOLATION";
+
+/// Why a module was not loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Reading the file or building the sealed image failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The file has no image under the policy's profile.
+    #[error("no {profile} image: {source}")]
+    Profile {
+        /// The policy's profile.
+        profile: modhash::Profile,
+        /// Why.
+        #[source]
+        source: ProfileError,
+    },
+    /// Untrusted, and the policy rejects untrusted modules.
+    #[error("refused: the module is {verdict}; the policy rejects untrusted modules")]
+    Rejected {
+        /// The verdict.
+        verdict: Verdict,
+        /// SHA-256 of the image that was judged.
+        digest: Digest,
+    },
+    /// The module must run isolated and this build has no isolation backend.
+    #[error("the module must run isolated ({why}), but this build of modhash-load has no isolation backend yet; use policy `reject` or `taint`")]
+    IsolationUnavailable {
+        /// Why it must be isolated.
+        why: &'static str,
+    },
+    /// Loading it in-process failed.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// A module loaded despite being untrusted, under policy `taint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tainted {
+    /// The path it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of the image loaded.
+    pub digest: Digest,
+    /// The verdict (why it is untrusted).
+    pub verdict: Verdict,
+}
+
+/// Loads modules under a policy. See the crate documentation.
+#[derive(Debug)]
+pub struct Loader<J> {
+    judge: J,
+    size_cap: u64,
+    force_isolation: bool,
+    tainted: Mutex<Vec<Tainted>>,
+}
+
+impl<J: Judge> Loader<J> {
+    /// A loader applying `judge`. Reads [`FORCE_ISOLATION_ENV`] once, here;
+    /// it is ignored when the process runs with AT_SECURE (setuid, file
+    /// capabilities), where the environment belongs to someone else.
+    pub fn new(judge: J) -> Self {
+        Self::with_environment(judge, std::env::var_os(FORCE_ISOLATION_ENV), at_secure())
+    }
+
+    /// [`Loader::new`] with the environment given, not read.
+    fn with_environment(judge: J, force: Option<OsString>, secure: bool) -> Self {
+        let force_isolation = !secure && force.is_some_and(|value| !value.is_empty());
+        Self {
+            judge,
+            size_cap: DEFAULT_SIZE_CAP,
+            force_isolation,
+            tainted: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Refuse files larger than `cap` bytes (default
+    /// [`DEFAULT_SIZE_CAP`]).
+    #[must_use]
+    pub fn with_size_cap(mut self, cap: u64) -> Self {
+        self.size_cap = cap;
+        self
+    }
+
+    /// Whether every module is run isolated ([`FORCE_ISOLATION_ENV`]).
+    pub fn forces_isolation(&self) -> bool {
+        self.force_isolation
+    }
+
+    /// Loads the module at `path` with an empty configuration.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Module, LoadError> {
+        self.load_with_config(path, &[])
+    }
+
+    /// Loads the module at `path` and creates its instance with `config`.
+    ///
+    /// The path is opened once; the snapshot read is sealed as the
+    /// profile's canonical image, hashed from the sealed bytes, judged, and
+    /// then that sealed image, and nothing else, is loaded.
+    pub fn load_with_config(
+        &self,
+        path: impl AsRef<Path>,
+        config: &[u8],
+    ) -> Result<Module, LoadError> {
+        let path = path.as_ref();
+        let file = read_module(path, self.size_cap)?;
+        let profile = self.judge.profile();
+        let image = profile
+            .hashed_bytes(&file)
+            .map_err(|source| LoadError::Profile { profile, source })?;
+        let sealed = SealedImage::new(&image)?;
+        drop(image);
+        let digest = sealed.digest();
+        let verdict = self.judge.judge(&Candidate {
+            path,
+            file: &file,
+            digest,
+        });
+        drop(file);
+
+        let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
+            (true, _) if self.force_isolation => {
+                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
+            }
+            (true, _) => Backend::InProcess(InProcess::open(sealed, config)?),
+            (false, Action::Reject) => return Err(LoadError::Rejected { verdict, digest }),
+            (false, Action::Isolate) => self.isolate(sealed, config, "policy isolate")?,
+            (false, Action::Taint) if self.force_isolation => {
+                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
+            }
+            (false, Action::Taint) => {
+                let backend = Backend::InProcess(InProcess::open(sealed, config)?);
+                tracing::warn!(path = %path.display(), %digest, %verdict, "loaded an untrusted module (policy taint)");
+                self.tainted
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Tainted {
+                        path: path.to_owned(),
+                        digest,
+                        verdict: verdict.clone(),
+                    });
+                backend
+            }
+        };
+        Ok(Module::new(path.to_owned(), digest, verdict, backend))
+    }
+
+    /// Hands a sealed image to an isolated worker.
+    fn isolate(
+        &self,
+        sealed: SealedImage,
+        config: &[u8],
+        why: &'static str,
+    ) -> Result<Backend, LoadError> {
+        let _ = (sealed, config);
+        Err(LoadError::IsolationUnavailable { why })
+    }
+
+    /// The untrusted modules loaded in-process so far, oldest first.
+    pub fn tainted(&self) -> Vec<Tainted> {
+        self.tainted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Whether the kernel marked this process AT_SECURE (setuid, setgid, file
+/// capabilities or an LSM asked for secure mode).
+fn at_secure() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel passed
+    // at exec; it has no preconditions.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::DigestSet;
+    use modhash::Profile;
+
+    fn judge(action: Action) -> DigestSet {
+        DigestSet::new(Profile::File, [], action)
+    }
+
+    #[test]
+    fn the_environment_only_ever_tightens() {
+        for value in ["1", "0", "no", "trusted", "taint"] {
+            let loader = Loader::with_environment(judge(Action::Taint), Some(value.into()), false);
+            assert!(loader.forces_isolation(), "{value:?} must force isolation");
+        }
+        let loader = Loader::with_environment(judge(Action::Taint), Some("".into()), false);
+        assert!(!loader.forces_isolation());
+        let loader = Loader::with_environment(judge(Action::Taint), None, false);
+        assert!(!loader.forces_isolation());
+    }
+
+    #[test]
+    fn the_environment_is_ignored_with_at_secure() {
+        let loader = Loader::with_environment(judge(Action::Taint), Some("1".into()), true);
+        assert!(!loader.forces_isolation());
+    }
+}
