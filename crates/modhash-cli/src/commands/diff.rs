@@ -1,0 +1,367 @@
+//! `modhash diff`: check that two builds are identical except for what a
+//! rebuild cannot reproduce (appended signatures and modhash trailers).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use modhash::diff::{self, Class, Comparison, ContentDifference, Detail, RegionDifference, Span};
+use modhash::Profile;
+use rayon::prelude::*;
+
+use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
+use crate::tree::{describe_io, include_set, walk, Entry, EntryKind};
+
+/// Most sections or segments listed per file in human output; `--json`
+/// lists them all.
+const MAX_REGIONS_SHOWN: usize = 20;
+
+/// Compare two builds: two directories (paired by relative path, symlinks
+/// not followed) or two files. Exit 0 when every pair is identical or
+/// identical except for an appended signature or trailer, 1 otherwise.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which bytes must be equal: payload (all but an appended module
+    /// signature or modhash trailer), elf-image (the loadable image) or
+    /// file (every byte).
+    #[arg(long, short, default_value = "payload")]
+    profile: Profile,
+    /// Only compare files whose path relative to A and B matches this glob
+    /// (repeatable), e.g. `--include '*.ko'`.
+    #[arg(long = "include", value_name = "GLOB")]
+    includes: Vec<String>,
+    /// Print JSON: every pair with its class, and the counts.
+    #[arg(long)]
+    json: bool,
+    /// The first build (a directory or a file).
+    a: PathBuf,
+    /// The second build (a directory or a file).
+    b: PathBuf,
+}
+
+/// One pair of paths and how they compare.
+#[derive(Debug, serde::Serialize)]
+struct PairReport {
+    /// Path relative to A and B; empty when two files were given.
+    path: String,
+    class: Class,
+    a: Option<EntryKind>,
+    b: Option<EntryKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<Detail>,
+}
+
+/// A path found in A, in B or in both, waiting to be compared.
+struct Planned {
+    relative: String,
+    a: Option<Entry>,
+    b: Option<Entry>,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    a: &'a Path,
+    b: &'a Path,
+    profile: Profile,
+    /// Whether every pair is identical or identical except signature.
+    same: bool,
+    counts: Counts,
+    pairs: &'a [PairReport],
+}
+
+/// How many pairs fell in each class, listed in [`Class::ALL`] order.
+struct Counts([usize; Class::ALL.len()]);
+
+impl Counts {
+    fn of(pairs: &[PairReport]) -> Self {
+        let mut counts = [0; Class::ALL.len()];
+        for (slot, class) in counts.iter_mut().zip(Class::ALL) {
+            *slot = pairs.iter().filter(|p| p.class == class).count();
+        }
+        Counts(counts)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Class, usize)> + '_ {
+        Class::ALL.into_iter().zip(self.0.iter().copied())
+    }
+}
+
+impl serde::Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (class, n) in self.iter() {
+            map.serialize_entry(class.name(), &n)?;
+        }
+        map.end()
+    }
+}
+
+pub fn run(args: Args) -> CommandResult {
+    let pairs = compare(&args.a, &args.b, args.profile, &args.includes)?;
+    let same = pairs.iter().all(|p| p.class.is_same_build());
+    let counts = Counts::of(&pairs);
+    if args.json {
+        print_json(&Report {
+            a: &args.a,
+            b: &args.b,
+            profile: args.profile,
+            same,
+            counts,
+            pairs: &pairs,
+        })?;
+    } else {
+        let mut text = String::new();
+        for pair in pairs.iter().filter(|p| !p.class.is_same_build()) {
+            describe(&mut text, pair, &args.a, &args.b);
+        }
+        let total: usize = counts.0.iter().sum();
+        let listed: Vec<String> = counts
+            .iter()
+            .map(|(class, n)| format!("{n} {class}"))
+            .collect();
+        let _ = writeln!(text, "{total} compared: {}", listed.join(", "));
+        print!("{text}");
+    }
+    Ok(Outcome::from_bool(same))
+}
+
+/// Pairs and compares A and B, two directories or two files.
+fn compare(
+    a: &Path,
+    b: &Path,
+    profile: Profile,
+    includes: &[String],
+) -> Result<Vec<PairReport>, Failure> {
+    let is_dir = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.is_dir())
+            .map_err(|e| Failure::at(path, describe_io(&e)))
+    };
+    let planned = match (is_dir(a)?, is_dir(b)?) {
+        (true, true) => {
+            let include = include_set(includes)?;
+            let walk_included = |root: &Path| -> Result<Vec<Entry>, Failure> {
+                let mut entries = walk(root, include.as_ref())?;
+                // With --include, only what matches is compared: a directory
+                // that does not match is no difference of its own, its
+                // matching contents are paired one by one.
+                if let Some(set) = &include {
+                    entries.retain(|e| e.kind != EntryKind::Directory || set.is_match(&e.relative));
+                }
+                Ok(entries)
+            };
+            let (entries_a, entries_b) = rayon::join(|| walk_included(a), || walk_included(b));
+            pair(entries_a?, entries_b?)
+        }
+        (false, false) => {
+            let file = |path: &Path| Entry {
+                relative: String::new(),
+                path: path.to_owned(),
+                kind: EntryKind::File,
+            };
+            vec![Planned {
+                relative: String::new(),
+                a: Some(file(a)),
+                b: Some(file(b)),
+            }]
+        }
+        (true, false) => {
+            return Err(Failure::at(
+                b,
+                "not a directory, but A is; give two directories or two files",
+            ))
+        }
+        (false, true) => {
+            return Err(Failure::at(
+                b,
+                "a directory, but A is not; give two directories or two files",
+            ))
+        }
+    };
+    let bar = progress(planned.len(), "comparing");
+    let reports = planned
+        .into_par_iter()
+        .map(|p| {
+            let report = compare_pair(p, profile);
+            bar.inc(1);
+            report
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    bar.finish_and_clear();
+    Ok(reports)
+}
+
+/// Merges two sorted walks by relative path. Directories present on both
+/// sides are left out (their contents are paired instead); below a
+/// directory that only one side has, or that is something else on the
+/// other side, nothing more is listed: the directory stands for its tree,
+/// as in `diff -r`.
+fn pair(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Planned> {
+    let mut by_path: BTreeMap<String, (Option<Entry>, Option<Entry>)> = BTreeMap::new();
+    for entry in a {
+        let key = entry.relative.clone();
+        by_path.entry(key).or_default().0 = Some(entry);
+    }
+    for entry in b {
+        let key = entry.relative.clone();
+        by_path.entry(key).or_default().1 = Some(entry);
+    }
+    // A parent path sorts before everything below it, so a directory is
+    // marked before its contents are visited.
+    let mut covered: HashSet<String> = HashSet::new();
+    let mut planned = Vec::new();
+    for (relative, (a, b)) in by_path {
+        if ancestors(&relative).any(|dir| covered.contains(dir)) {
+            continue;
+        }
+        let kinds = (a.as_ref().map(|e| e.kind), b.as_ref().map(|e| e.kind));
+        match kinds {
+            (Some(EntryKind::Directory), Some(EntryKind::Directory)) => continue,
+            (Some(x), Some(y)) if x == y => {}
+            (Some(EntryKind::Directory), _) | (_, Some(EntryKind::Directory)) => {
+                covered.insert(relative.clone());
+            }
+            _ => {}
+        }
+        planned.push(Planned { relative, a, b });
+    }
+    planned
+}
+
+/// `a/b/c` → `a/b`, `a`.
+fn ancestors(relative: &str) -> impl Iterator<Item = &str> {
+    relative
+        .match_indices('/')
+        .map(|(i, _)| relative.get(..i).unwrap_or_default())
+}
+
+fn compare_pair(p: Planned, profile: Profile) -> Result<PairReport, Failure> {
+    let (kind_a, kind_b) = (p.a.as_ref().map(|e| e.kind), p.b.as_ref().map(|e| e.kind));
+    let comparison = match (&p.a, &p.b) {
+        (Some(_), None) => structural(Class::OnlyInA),
+        (None, Some(_)) => structural(Class::OnlyInB),
+        (Some(a), Some(b)) if a.kind != b.kind => structural(Class::TypeDiffers),
+        (Some(a), Some(b)) => match a.kind {
+            EntryKind::File => {
+                let read = |path: &Path| {
+                    modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN)
+                        .map_err(|e| Failure::at(path, e))
+                };
+                let (bytes_a, bytes_b) = rayon::join(|| read(&a.path), || read(&b.path));
+                diff::compare_files(profile, &bytes_a?, &bytes_b?)
+            }
+            EntryKind::Symlink => {
+                let target = |path: &Path| {
+                    std::fs::read_link(path).map_err(|e| Failure::at(path, describe_io(&e)))
+                };
+                diff::compare_symlink_targets(
+                    target(&a.path)?.as_os_str(),
+                    target(&b.path)?.as_os_str(),
+                )
+            }
+            // Never opened: a FIFO would block and a device has no build
+            // output to compare; the same kind on both sides is all there is.
+            EntryKind::Directory | EntryKind::Special => structural(Class::Identical),
+        },
+        (None, None) => structural(Class::Identical),
+    };
+    Ok(PairReport {
+        path: p.relative,
+        class: comparison.class,
+        a: kind_a,
+        b: kind_b,
+        detail: comparison.detail,
+    })
+}
+
+fn structural(class: Class) -> Comparison {
+    Comparison {
+        class,
+        detail: None,
+    }
+}
+
+/// Appends the human description of a pair that differs.
+fn describe(out: &mut String, pair: &PairReport, a: &Path, b: &Path) {
+    let label = if pair.path.is_empty() {
+        format!("{} and {}", a.display(), b.display())
+    } else {
+        pair.path.clone()
+    };
+    let kind = |k: Option<EntryKind>| k.map_or("nothing", kind_name);
+    let _ = match pair.class {
+        Class::OnlyInA => writeln!(out, "{}: {label} ({})", pair.class, kind(pair.a)),
+        Class::OnlyInB => writeln!(out, "{}: {label} ({})", pair.class, kind(pair.b)),
+        Class::TypeDiffers => writeln!(
+            out,
+            "{}: {label} (A: {}, B: {})",
+            pair.class,
+            kind(pair.a),
+            kind(pair.b)
+        ),
+        _ => writeln!(out, "{}: {label}", pair.class),
+    };
+    match &pair.detail {
+        Some(Detail::Contents(d)) => describe_contents(out, d),
+        Some(Detail::SymlinkTarget { a, b }) => {
+            let _ = writeln!(out, "  symlink target: A -> {a}, B -> {b}");
+        }
+        _ => {}
+    }
+}
+
+fn describe_contents(out: &mut String, d: &ContentDifference) {
+    if let Some(reason) = &d.whole_files_because {
+        let _ = writeln!(out, "  whole files compared: {reason}");
+    }
+    let _ = writeln!(
+        out,
+        "  first difference at offset {:#x} (compared {} bytes in A, {} in B)",
+        d.first_difference, d.len_a, d.len_b
+    );
+    let Some(elf) = &d.elf else { return };
+    if !elf.header.is_empty() {
+        let _ = writeln!(out, "  ELF header: {}", elf.header.join(", "));
+    }
+    describe_regions(out, "segment", &elf.segments);
+    describe_regions(out, "section", &elf.sections);
+    if elf.is_empty() {
+        let _ = writeln!(out, "  no ELF section or segment differs: the bytes that differ lie outside them (padding, table offsets, appended data)");
+    }
+}
+
+fn describe_regions(out: &mut String, what: &str, regions: &[RegionDifference]) {
+    let span = |s: Span| format!("offset {:#x}, {:#x} bytes", s.offset, s.size);
+    for r in regions.iter().take(MAX_REGIONS_SHOWN) {
+        let _ = match (r.a, r.b) {
+            (Some(a), Some(b)) => writeln!(
+                out,
+                "  {what} {}: {} (A: {}; B: {})",
+                r.name,
+                r.differs.join(", "),
+                span(a),
+                span(b)
+            ),
+            (Some(a), None) => writeln!(out, "  {what} {}: only in A ({})", r.name, span(a)),
+            (None, Some(b)) => writeln!(out, "  {what} {}: only in B ({})", r.name, span(b)),
+            (None, None) => Ok(()),
+        };
+    }
+    if let Some(more) = regions
+        .len()
+        .checked_sub(MAX_REGIONS_SHOWN)
+        .filter(|&n| n > 0)
+    {
+        let _ = writeln!(out, "  … and {more} more {what}s (--json lists all)");
+    }
+}
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::File => "file",
+        EntryKind::Symlink => "symlink",
+        EntryKind::Directory => "directory",
+        EntryKind::Special => "special file",
+    }
+}
