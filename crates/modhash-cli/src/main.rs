@@ -36,6 +36,10 @@ enum Command {
     Seal(commands::seal::Args),
     Verify(commands::verify::Args),
     Proof(commands::proof::Args),
+    Keygen(commands::keygen::Args),
+    Sign(commands::sign::Args),
+    Key(commands::key::Args),
+    Strip(commands::strip::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,10 @@ fn main() -> ExitCode {
         Command::Seal(args) => commands::seal::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Proof(args) => commands::proof::run(args),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Sign(args) => commands::sign::run(args),
+        Command::Key(args) => commands::key::run(args),
+        Command::Strip(args) => commands::strip::run(args),
     };
     output::exit(result)
 }

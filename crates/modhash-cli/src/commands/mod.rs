@@ -3,8 +3,12 @@
 pub mod diff;
 pub mod hash;
 pub mod inspect;
+pub mod key;
+pub mod keygen;
 pub mod manifest;
 pub mod proof;
 pub mod root;
 pub mod seal;
+pub mod sign;
+pub mod strip;
 pub mod verify;

@@ -100,6 +100,19 @@ pub struct KernelCertificates {
     pub certificates: Vec<Vec<u8>>,
 }
 
+impl KernelCertificates {
+    /// The certificates as PEM `CERTIFICATE` blocks, the form
+    /// `modhash verify --keys` and `openssl` read.
+    pub fn to_pem(&self) -> String {
+        self.certificates
+            .iter()
+            .filter_map(|der| {
+                der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).ok()
+            })
+            .collect()
+    }
+}
+
 /// Finds the X.509 certificates built into `image`, a bzImage or vmlinux.
 pub fn certificates(image: &[u8]) -> Result<KernelCertificates, KernelImageError> {
     let (compression, vmlinux) = if image.starts_with(b"\x7fELF") {

@@ -1,0 +1,96 @@
+//! `modhash sign`: native Ed25519 signatures of modules.
+
+use std::path::{Path, PathBuf};
+
+use modhash::signature::native::{self, SigningKey};
+use modhash::signature::sidecar_path;
+use modhash::{Digest, Profile};
+
+use crate::commands::hash::digest_file;
+use crate::commands::manifest::write_atomically;
+use crate::output::{print_json, CommandResult, Failure, Outcome};
+
+/// Sign each MODULE's digest with an Ed25519 key from `modhash keygen`.
+///
+/// Writes MODULE.modsig next to the module, or with --signtab
+/// DIR/<hex digest>.modsig, so signatures can ship in a package of their own
+/// while the module package stays reproducible. The signature covers the
+/// profile's name and the digest, in OpenSSH `sshsig` format (namespace
+/// `modhash`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The secret key (OpenSSH format, unencrypted).
+    #[arg(long, value_name = "NAME")]
+    key: PathBuf,
+    /// Which bytes the signature covers: elf-image (survives strip), payload
+    /// (before an appended trailer; use it for kernel modules) or file.
+    #[arg(long, short, default_value = "elf-image")]
+    profile: Profile,
+    /// Write signatures into this directory, named by digest, instead of
+    /// next to each module.
+    #[arg(long, value_name = "DIR")]
+    signtab: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The modules to sign.
+    #[arg(required = true)]
+    modules: Vec<PathBuf>,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    module: &'a Path,
+    profile: Profile,
+    digest: Digest,
+    signature: PathBuf,
+}
+
+/// `NAME.pub` for a secret key `NAME`.
+pub fn public_key_path(secret: &Path) -> PathBuf {
+    sidecar_path(secret, "pub")
+}
+
+pub fn run(args: Args) -> CommandResult {
+    let key_bytes =
+        modhash::input::read_regular(&args.key, 1 << 20).map_err(|e| Failure::at(&args.key, e))?;
+    let key = SigningKey::from_openssh(&key_bytes).map_err(|e| Failure::at(&args.key, e))?;
+    if let Some(dir) = &args.signtab {
+        if !dir.is_dir() {
+            return Err(Failure::at(
+                dir,
+                "not a directory; create the signtab directory first",
+            ));
+        }
+    }
+    let mut reports = Vec::with_capacity(args.modules.len());
+    for module in &args.modules {
+        let digest = digest_file(module, args.profile)?;
+        let signature = key
+            .sign(args.profile, &digest)
+            .map_err(|e| Failure::at(&args.key, e))?;
+        let path = match &args.signtab {
+            Some(dir) => native::signtab_path(dir, &digest),
+            None => sidecar_path(module, native::EXTENSION),
+        };
+        write_atomically(&path, signature.as_bytes())?;
+        reports.push(Report {
+            module,
+            profile: args.profile,
+            digest,
+            signature: path,
+        });
+    }
+    if args.json {
+        print_json(&reports)?;
+    } else {
+        for report in &reports {
+            println!(
+                "{}: {}",
+                report.module.display(),
+                report.signature.display()
+            );
+        }
+    }
+    Ok(Outcome::Yes)
+}
