@@ -20,8 +20,30 @@
 //! | sealed   | proof to another root/size  | = proof digest  | untrusted: proof does not lead to the anchor |
 //! | sealed   | proof to the anchored root  | = proof digest  | trusted by hash |
 //!
-//! A module whose bytes cannot be digested under the anchored profile (not
-//! ELF, truncated, unreadable) is untrusted with that reason.
+//! Decision table (hash or signature), [`Policy::decide_module`]: a module
+//! with a known hash *or* a valid signature is trusted, as Linux does with
+//! `CONFIG_MODULE_SIG` and module hashes together. The hash part is the
+//! table above; the signature part is [`crate::signature::Keyring::check`]
+//! (appended Linux signature, `.sign`, `.modsig`, signtab entry).
+//!
+//! | hash part          | keys given | a signature verifies | verdict |
+//! |--------------------|------------|----------------------|---------|
+//! | trusted            | any        | not checked          | trusted-by-hash |
+//! | untrusted (H)      | no         | —                    | untrusted: H |
+//! | untrusted (H)      | yes        | yes                  | trusted-by-signature <key id> |
+//! | untrusted (H)      | yes        | no (reasons S)       | untrusted: H; S |
+//! | not asked (no host)| yes        | yes                  | trusted-by-signature <key id> |
+//! | not asked (no host)| yes        | no (reasons S)       | untrusted: S |
+//!
+//! The key id is the Ed25519 or SubjectPublicKeyInfo fingerprint
+//! (`SHA256:…`) or, for a Linux signature, the certificate's subject common
+//! name. A signature never vouches for other bytes than it covers: a wrong
+//! key, a signature of another module, a truncated signature, or a libcamera
+//! `.sign` of the unstripped file for a stripped module are each a reason in
+//! S. Native signatures cover the `elf-image` digest and so survive strip.
+//!
+//! A module that cannot be read, or whose bytes have no digest under the
+//! anchored profile (not ELF, truncated), is untrusted with that reason.
 
 use std::fmt;
 
@@ -30,6 +52,7 @@ use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::profile::{Profile, ProfileError};
 use crate::proof::InclusionProof;
+use crate::signature::Keyring;
 
 /// What authenticates a module's digest against the anchor.
 #[derive(Debug, Clone)]
@@ -128,9 +151,21 @@ pub enum UntrustedReason {
     /// The proof does not lead to the anchored root.
     #[error("proof does not lead to the host's anchored root")]
     ProofNotAnchored,
-    /// The module's bytes have no digest under the anchored profile.
+    /// Signatures were checked and none verified (one reason per signature,
+    /// or that there is none).
+    #[error("{0}")]
+    Signature(String),
+    /// The module file could not be read.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// The module's bytes have no digest under the anchored profile.
+    #[error("no {profile} digest: {error}")]
+    NoDigest {
+        /// The anchored profile.
+        profile: Profile,
+        /// Why the bytes have no digest under it.
+        error: String,
+    },
 }
 
 /// Anchor plus run-time evidence: everything needed to decide.
@@ -138,12 +173,83 @@ pub enum UntrustedReason {
 pub struct Policy {
     anchor: Anchor,
     evidence: HashEvidence,
+    /// Whether the hash part is asked at all (not for a keys-only policy).
+    hash: bool,
+    signatures: Option<SignatureTrust>,
+}
+
+/// The signature side of a policy: the keys compiled into the host and
+/// where else to look for native signatures.
+#[derive(Debug, Clone)]
+pub struct SignatureTrust {
+    /// The keys whose signatures are trusted.
+    pub keyring: Keyring,
+    /// A signtab directory (`<hex digest>.modsig` files), if any.
+    pub signtab: Option<std::path::PathBuf>,
 }
 
 impl Policy {
     /// A policy trusting by hash what `evidence` shows is under `anchor`.
     pub fn new(anchor: Anchor, evidence: HashEvidence) -> Self {
-        Self { anchor, evidence }
+        Self {
+            anchor,
+            evidence,
+            hash: true,
+            signatures: None,
+        }
+    }
+
+    /// A policy that trusts by signature only: no host, no hashes.
+    pub fn signatures_only(signatures: SignatureTrust) -> Self {
+        Self {
+            anchor: Anchor::Unsealed,
+            evidence: HashEvidence::None,
+            hash: false,
+            signatures: Some(signatures),
+        }
+    }
+
+    /// This policy, also trusting modules signed by a key of `signatures`
+    /// when their hash is not anchored.
+    pub fn with_signatures(mut self, signatures: SignatureTrust) -> Self {
+        self.signatures = Some(signatures);
+        self
+    }
+
+    /// Decides on the module at `path` from its whole file `bytes` (read
+    /// once by the caller), a proof that travels with it, and its
+    /// signatures: the full table in the module documentation. `path` only
+    /// locates signature files (`.sign`, `.modsig`), which need no
+    /// protection.
+    pub fn decide_module(
+        &self,
+        path: &std::path::Path,
+        bytes: &[u8],
+        proof: Option<&InclusionProof>,
+    ) -> Verdict {
+        let mut reasons = Vec::new();
+        if self.hash {
+            match self.decide(bytes, proof) {
+                Verdict::Untrusted { reasons: hash } => reasons = hash,
+                trusted => return trusted,
+            }
+        }
+        if let Some(trust) = &self.signatures {
+            match trust.keyring.check(path, bytes, trust.signtab.as_deref()) {
+                Ok(signer) => {
+                    return Verdict::TrustedBySignature {
+                        key: signer.id().to_owned(),
+                    }
+                }
+                Err(rejections) => reasons.extend(
+                    rejections
+                        .0
+                        .iter()
+                        .map(|r| UntrustedReason::Signature(r.to_string())),
+                ),
+            }
+        }
+        Verdict::Untrusted { reasons }
     }
 
     /// The host's anchor.
@@ -192,7 +298,10 @@ impl Policy {
                 root,
             } => (*profile, *count, *root),
         };
-        let digest = digest.map_err(|e| UntrustedReason::Unreadable(e.to_string()))?;
+        let digest = digest.map_err(|e| UntrustedReason::NoDigest {
+            profile,
+            error: e.to_string(),
+        })?;
         if let Some(proof) = proof {
             if proof.profile != profile {
                 return Err(UntrustedReason::ProfileMismatch {
@@ -345,12 +454,12 @@ mod tests {
     }
 
     #[test]
-    fn undigestible_module_is_unreadable() {
+    fn undigestible_module_has_no_digest() {
         let m = manifest(Profile::ElfImage);
         let policy = Policy::new(sealed(&m), HashEvidence::Manifest(m));
         assert!(matches!(
             reasons(policy.decide(b"not elf", None))[..],
-            [UntrustedReason::Unreadable(_)]
+            [UntrustedReason::NoDigest { .. }]
         ));
     }
 }

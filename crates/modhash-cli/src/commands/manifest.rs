@@ -41,11 +41,11 @@ pub fn run(args: Args) -> CommandResult {
             .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?,
     }
     eprintln!(
-        "root {} ({} modules, {} distinct, profile {})",
+        "root {} (profile {}, {} modules, {} distinct digests)",
         manifest.root(),
+        manifest.profile(),
         manifest.entries().count(),
-        manifest.leaf_count(),
-        manifest.profile()
+        manifest.leaf_count()
     );
     Ok(Outcome::Yes)
 }
