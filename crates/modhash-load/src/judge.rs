@@ -6,9 +6,15 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use modhash::policy::{Policy, UntrustedReason};
+use modhash::signature::Keyring;
 use modhash::{Digest, Profile};
+
+/// The verdict type is the core's: trusted by hash, by signature, or
+/// untrusted with every reason.
+pub use modhash::policy::Verdict;
 
 /// A module the loader has read and sealed, as shown to a policy.
 #[derive(Debug, Clone, Copy)]
@@ -22,41 +28,6 @@ pub struct Candidate<'a> {
     pub file: &'a [u8],
     /// SHA-256 of the sealed image: the bytes that will be mapped.
     pub digest: Digest,
-}
-
-/// Whether a module is trusted, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Verdict {
-    /// Its digest is recorded in the host's anchor.
-    TrustedByHash,
-    /// A signature by an embedded key covers it.
-    TrustedBySignature {
-        /// Which key.
-        key: String,
-    },
-    /// Neither.
-    Untrusted {
-        /// Why, for the user.
-        reason: String,
-    },
-}
-
-impl Verdict {
-    /// Whether the module is trusted (by hash or signature).
-    pub fn is_trusted(&self) -> bool {
-        !matches!(self, Verdict::Untrusted { .. })
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Verdict::TrustedByHash => f.write_str("trusted by hash"),
-            Verdict::TrustedBySignature { key } => write!(f, "trusted by signature ({key})"),
-            Verdict::Untrusted { reason } => write!(f, "untrusted ({reason})"),
-        }
-    }
 }
 
 /// What happens to a module that is not trusted.
@@ -135,8 +106,66 @@ impl Judge for DigestSet {
             Verdict::TrustedByHash
         } else {
             Verdict::Untrusted {
-                reason: format!("digest {} is not trusted", module.digest),
+                reasons: vec![UntrustedReason::NotInManifest(module.digest)],
             }
+        }
+    }
+
+    fn untrusted(&self) -> Action {
+        self.untrusted
+    }
+}
+
+/// A host's policy: the anchor and manifest ([`Policy`]) trust by hash; the
+/// keys compiled into the host trust by signature; `untrusted` says what
+/// happens to the rest.
+#[derive(Debug)]
+pub struct HostPolicy {
+    policy: Policy,
+    keyring: Keyring,
+    signtab: Option<PathBuf>,
+    untrusted: Action,
+}
+
+impl HostPolicy {
+    /// Trust by hash only.
+    pub fn new(policy: Policy, untrusted: Action) -> Self {
+        Self {
+            policy,
+            keyring: Keyring::new(),
+            signtab: None,
+            untrusted,
+        }
+    }
+
+    /// Also trust modules signed by a key in `keyring` (compiled into the
+    /// host), looking for native signatures in `signtab` too.
+    #[must_use]
+    pub fn with_keys(mut self, keyring: Keyring, signtab: Option<PathBuf>) -> Self {
+        self.keyring = keyring;
+        self.signtab = signtab;
+        self
+    }
+}
+
+impl Judge for HostPolicy {
+    fn profile(&self) -> Profile {
+        self.policy.profile()
+    }
+
+    fn judge(&self, module: &Candidate<'_>) -> Verdict {
+        let verdict = self.policy.decide_digest(Ok(module.digest), None);
+        if verdict.is_trusted() || self.keyring.is_empty() {
+            return verdict;
+        }
+        match self
+            .keyring
+            .check(module.path, module.file, self.signtab.as_deref())
+        {
+            Ok(signer) => Verdict::TrustedBySignature {
+                key: signer.id().to_owned(),
+            },
+            Err(_) => verdict,
         }
     }
 

@@ -39,6 +39,6 @@ pub mod module;
 pub mod protocol;
 pub mod sandbox;
 
-pub use judge::{Action, Candidate, DigestSet, Judge, Verdict};
+pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
 pub use loader::{LoadError, Loader, Tainted};
 pub use module::{CallError, Module};

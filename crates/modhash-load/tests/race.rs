@@ -1,0 +1,100 @@
+//! The race the loader exists to win: while a writer keeps replacing and
+//! rewriting the module file, every module the loader loads must run exactly
+//! the code whose digest it judged.
+//!
+//! `MODHASH_RACE_ITERATIONS` sets the number of loads (default 200; the
+//! documented run uses 10000 in release mode). Counts go to stderr.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use modhash::Profile;
+use modhash_load::{Action, DigestSet, Loader};
+
+/// Replaces `path` atomically (rename), and every fourth time rewrites it
+/// in place (truncate, write), alternating between the two contents.
+fn keep_rewriting(path: &Path, a: &[u8], b: &[u8], stop: &AtomicBool, writes: &AtomicU64) {
+    let staging = path.with_extension("new");
+    let mut round = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let bytes = if round % 2 == 0 { a } else { b };
+        if round % 4 != 3 {
+            fs::write(&staging, bytes).expect("write staging file");
+            fs::rename(&staging, path).expect("replace module");
+        } else {
+            fs::write(path, bytes).expect("rewrite module in place");
+        }
+        round += 1;
+        writes.store(round, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn the_code_that_runs_is_the_code_that_was_verified() {
+    let iterations: u64 = std::env::var("MODHASH_RACE_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("libmodule.so");
+    let a = fs::read(common::variant_a()).expect("read");
+    let b = common::variant_b_bytes(&a);
+    let digest_a = Profile::ElfImage.digest(&a).expect("digest");
+    let digest_b = Profile::ElfImage.digest(&b).expect("digest");
+    fs::write(&path, &a).expect("write");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (path, a, b) = (path.clone(), a.clone(), b.clone());
+        let (stop, writes) = (Arc::clone(&stop), Arc::clone(&writes));
+        std::thread::spawn(move || keep_rewriting(&path, &a, &b, &stop, &writes))
+    };
+
+    // Only A is trusted; B loads tainted, so both kinds of load are checked.
+    let loader = Loader::new(DigestSet::new(Profile::ElfImage, [digest_a], Action::Taint));
+    let (mut trusted_a, mut tainted_b, mut other, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    for _ in 0..iterations {
+        let module = match loader.load(&path) {
+            Ok(module) => module,
+            // A snapshot taken mid-rewrite is truncated: no image, or a
+            // library the dynamic loader refuses. Never a load of other bytes.
+            Err(error) => {
+                if failed < 3 {
+                    eprintln!("race: refused: {error}");
+                }
+                failed += 1;
+                continue;
+            }
+        };
+        let output = module.call(0, b"").expect("call");
+        if module.digest() == digest_a {
+            assert!(module.trust().is_trusted(), "A must be trusted");
+            assert_eq!(output, common::MARKER_A, "verified A but B ran");
+            trusted_a += 1;
+        } else if module.digest() == digest_b {
+            assert!(!module.trust().is_trusted(), "B must not be trusted");
+            assert_eq!(output, common::MARKER_B, "verified B but A ran");
+            tainted_b += 1;
+        } else {
+            assert!(
+                !module.trust().is_trusted(),
+                "unknown bytes must not be trusted"
+            );
+            other += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    eprintln!(
+        "race: {iterations} loads against {} file rewrites: {trusted_a} trusted A ran A, \
+         {tainted_b} tainted B ran B, {other} other images, {failed} torn snapshots refused",
+        writes.load(Ordering::Relaxed)
+    );
+    assert!(trusted_a > 0, "never loaded A; the race did not happen");
+    assert_eq!(loader.tainted().len() as u64, tainted_b + other);
+}
