@@ -32,6 +32,7 @@
 //! concern.
 
 pub mod inprocess;
+pub mod isolated;
 pub mod judge;
 pub mod loader;
 pub mod memfd;

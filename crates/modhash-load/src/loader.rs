@@ -8,6 +8,7 @@ use modhash::profile::ProfileError;
 use modhash::Digest;
 
 use crate::inprocess::{InProcess, OpenError};
+use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
 use crate::memfd::{read_module, ImageError, SealedImage, DEFAULT_SIZE_CAP};
 use crate::module::{Backend, Module};
@@ -40,11 +41,14 @@ pub enum LoadError {
         /// SHA-256 of the image that was judged.
         digest: Digest,
     },
-    /// The module must run isolated and this build has no isolation backend.
-    #[error("the module must run isolated ({why}), but this build of modhash-load has no isolation backend yet; use policy `reject` or `taint`")]
-    IsolationUnavailable {
+    /// The module must run isolated ({why}) and its worker did not start.
+    #[error("the module must run isolated ({why}): {source}")]
+    Isolation {
         /// Why it must be isolated.
         why: &'static str,
+        /// Why the worker did not start.
+        #[source]
+        source: SpawnError,
     },
     /// Loading it in-process failed.
     #[error(transparent)]
@@ -68,6 +72,7 @@ pub struct Loader<J> {
     judge: J,
     size_cap: u64,
     force_isolation: bool,
+    worker: WorkerConfig,
     tainted: Mutex<Vec<Tainted>>,
 }
 
@@ -86,6 +91,7 @@ impl<J: Judge> Loader<J> {
             judge,
             size_cap: DEFAULT_SIZE_CAP,
             force_isolation,
+            worker: WorkerConfig::default(),
             tainted: Mutex::new(Vec::new()),
         }
     }
@@ -95,6 +101,14 @@ impl<J: Judge> Loader<J> {
     #[must_use]
     pub fn with_size_cap(mut self, cap: u64) -> Self {
         self.size_cap = cap;
+        self
+    }
+
+    /// How isolated modules run: where the worker executable is, call
+    /// timeouts, and the sandbox policy (default [`WorkerConfig::default`]).
+    #[must_use]
+    pub fn with_worker_config(mut self, worker: WorkerConfig) -> Self {
+        self.worker = worker;
         self
     }
 
@@ -168,8 +182,9 @@ impl<J: Judge> Loader<J> {
         config: &[u8],
         why: &'static str,
     ) -> Result<Backend, LoadError> {
-        let _ = (sealed, config);
-        Err(LoadError::IsolationUnavailable { why })
+        Isolated::spawn(sealed, config, self.worker.clone())
+            .map(|isolated| Backend::Isolated(Box::new(isolated)))
+            .map_err(|source| LoadError::Isolation { why, source })
     }
 
     /// The untrusted modules loaded in-process so far, oldest first.

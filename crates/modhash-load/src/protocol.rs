@@ -21,6 +21,8 @@ use modhash_plugin::host::{Failure, FailureKind};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
+use crate::sandbox::SandboxPolicy;
+
 /// Version of the wire format, sent in the `Hello` body; a worker refuses a
 /// host that speaks another version (the two ship together, but a host could
 /// be pointed at a stale worker binary).
@@ -490,6 +492,53 @@ pub fn decode_reply(status: u8, body: Vec<u8>) -> Result<Result<Vec<u8>, Failure
     })
 }
 
+/// Encode a `Hello` body: version, sandbox policy, then the instance
+/// configuration as the rest of the body.
+pub fn encode_hello(policy: &SandboxPolicy, config: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    let mut body = PROTOCOL_VERSION.to_le_bytes().to_vec();
+    policy.encode(&mut body)?;
+    body.extend_from_slice(config);
+    Ok(body)
+}
+
+/// Split a `Hello` body into policy and instance configuration, refusing
+/// another protocol version.
+pub fn decode_hello(body: &[u8]) -> Result<(SandboxPolicy, &[u8]), ProtocolError> {
+    let mut cursor = Cursor::new(body, "Hello");
+    let version = cursor.u16()?;
+    if version != PROTOCOL_VERSION {
+        return Err(ProtocolError::Version(version));
+    }
+    let policy = SandboxPolicy::decode(&mut cursor)?;
+    Ok((policy, cursor.rest()))
+}
+
+/// Which startup stage a `Fatal` frame reports (its first body byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FatalStage {
+    /// The host's frames were not understood.
+    Protocol = 1,
+    /// The module memfd is not sealed, or cannot be read.
+    Image = 2,
+    /// The sandbox could not be set up.
+    Lockdown = 3,
+    /// The module did not load (dynamic loader, ABI, or its `create`).
+    Load = 4,
+}
+
+impl FatalStage {
+    /// The stage a `Fatal` body names; unknown numbers read as `Protocol`.
+    pub fn from_byte(byte: u8) -> Self {
+        match byte {
+            2 => Self::Image,
+            3 => Self::Lockdown,
+            4 => Self::Load,
+            _ => Self::Protocol,
+        }
+    }
+}
+
 /// A little-endian reader over a body that reports truncation instead of
 /// panicking.
 #[derive(Debug)]
@@ -746,6 +795,26 @@ mod tests {
         let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).expect("memfd");
         rustix::io::write(&fd, b"abc").expect("write");
         fd
+    }
+
+    #[test]
+    fn hello_round_trips_policy_and_config() {
+        let policy = SandboxPolicy {
+            address_space: Some(123 << 20),
+            cpu_time: None,
+            read_paths: vec!["/usr/lib".into(), "/opt/x".into()],
+            allow_threads: true,
+            ..SandboxPolicy::default()
+        };
+        let body = encode_hello(&policy, b"config").expect("encode");
+        assert_eq!(decode_hello(&body), Ok((policy, &b"config"[..])));
+        let mut other = body.clone();
+        other[0] = 9;
+        assert_eq!(decode_hello(&other), Err(ProtocolError::Version(9)));
+        assert_eq!(
+            decode_hello(&body[..5]),
+            Err(ProtocolError::Truncated("Hello"))
+        );
     }
 
     #[test]

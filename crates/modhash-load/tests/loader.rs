@@ -78,7 +78,7 @@ fn untrusted_modules_are_rejected_tainted_or_isolated_as_the_policy_says() {
 
     let loader = Loader::new(DigestSet::new(Profile::ElfImage, [], Action::Isolate));
     match loader.load(path) {
-        Err(LoadError::IsolationUnavailable { .. }) => {}
+        Err(LoadError::Isolation { .. }) => {}
         Ok(module) => assert!(module.is_isolated()),
         Err(other) => panic!("unexpected error: {other}"),
     }

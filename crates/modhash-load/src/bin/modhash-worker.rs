@@ -1,0 +1,155 @@
+//! `modhash-worker`: runs one untrusted module in a locked-down process.
+//!
+//! Started by a host through `modhash_load::isolated` (never by hand), with
+//! its end of the socket pair as stdin, `/dev/null` as stdout and a pipe to
+//! the host as stderr. In order it:
+//!
+//! 1. asks for `SIGKILL` when the host dies (`PR_SET_PDEATHSIG`), and exits
+//!    if the host already died before that took effect;
+//! 2. receives the `Hello` frame: protocol version, sandbox policy, instance
+//!    configuration, and the sealed module memfd;
+//! 3. checks the memfd's seals, then locks itself down
+//!    ([`modhash_load::sandbox::lock_down`]) — before any code of the module
+//!    runs, its constructors included;
+//! 4. `dlopen`s the sealed image, creates the instance, answers `Ready`;
+//! 5. serves `Call` frames until `Shutdown` or until the host goes away.
+//!
+//! Startup failures are reported in a `Fatal` frame. See `docs/isolation.md`.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::process::ExitCode;
+
+use modhash_load::inprocess::InProcess;
+use modhash_load::memfd::SealedImage;
+use modhash_load::protocol::{self, FrameReader, IoError, Kind, ProtocolError};
+use modhash_load::sandbox;
+use rustix::process::Signal;
+
+/// stdin: the worker's end of the socket pair.
+const SOCKET_FD: i32 = 0;
+/// stderr: a pipe the host forwards to its own stderr.
+const STDERR_FD: i32 = 2;
+
+/// Exit status when the host died before the worker was ready.
+const EXIT_ORPHANED: u8 = 3;
+/// Exit status after a `Fatal` frame, or when the host broke the protocol.
+const EXIT_FAILED: u8 = 4;
+
+fn main() -> ExitCode {
+    let Some(host) = host_pid() else {
+        eprintln!("modhash-worker: started without --host-pid; this program is started by modhash hosts, not by hand");
+        return ExitCode::from(EXIT_FAILED);
+    };
+    // Die with the host. The signal is armed for the parent that exists now,
+    // so if the host died before this call, the worker was reparented and
+    // must exit on its own.
+    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err()
+        || rustix::process::getppid().map(|pid| pid.as_raw_nonzero().get()) != Some(host)
+    {
+        return ExitCode::from(EXIT_ORPHANED);
+    }
+    // SAFETY: the host passes the socket as fd 0 and nothing else in this
+    // process uses stdin, so this is the fd's only owner.
+    let socket = unsafe { OwnedFd::from_raw_fd(SOCKET_FD) };
+    match run(socket.as_fd()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::HostGone) => ExitCode::SUCCESS,
+        Err(Stop::Failed(stage, message)) => {
+            let mut body = vec![stage as u8];
+            body.extend_from_slice(message.as_bytes());
+            // Best effort: if the host is gone there is no one to tell.
+            let _ = protocol::send_frame(socket.as_fd(), Kind::Fatal, 0, 0, &[&body], None);
+            eprintln!("modhash-worker: {message}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// Why serving ended early.
+enum Stop {
+    /// The host closed the socket.
+    HostGone,
+    /// A startup stage failed, with a message for the host.
+    Failed(protocol::FatalStage, String),
+}
+
+impl From<IoError> for Stop {
+    fn from(error: IoError) -> Self {
+        match error {
+            IoError::Closed => Stop::HostGone,
+            other => Stop::Failed(protocol::FatalStage::Protocol, other.to_string()),
+        }
+    }
+}
+
+impl From<ProtocolError> for Stop {
+    fn from(error: ProtocolError) -> Self {
+        Stop::Failed(protocol::FatalStage::Protocol, error.to_string())
+    }
+}
+
+fn run(socket: BorrowedFd<'_>) -> Result<(), Stop> {
+    let (body, memfd) = protocol::recv_hello(socket)?;
+    let (policy, config) = protocol::decode_hello(&body)?;
+    let image = SealedImage::from_sealed(memfd)
+        .map_err(|e| Stop::Failed(protocol::FatalStage::Image, e.to_string()))?;
+
+    let keep = [SOCKET_FD, STDERR_FD, image.fd().as_raw_fd()];
+    let report = sandbox::lock_down(&policy, &keep)
+        .map_err(|e| Stop::Failed(protocol::FatalStage::Lockdown, e.to_string()))?;
+    for warning in &report.warnings {
+        eprintln!("modhash-worker: warning: {warning}");
+    }
+
+    // From here on, module code runs: its constructors first.
+    let module = InProcess::open(image, config)
+        .map_err(|e| Stop::Failed(protocol::FatalStage::Load, e.to_string()))?;
+
+    let mut ready = Vec::new();
+    report.encode(&mut ready)?;
+    protocol::put_str16(&mut ready, module.name())?;
+    protocol::send_frame(socket, Kind::Ready, 0, 0, &[&ready], None)?;
+
+    let mut reader = FrameReader::default();
+    loop {
+        let frame = reader.recv(socket, None)?;
+        match frame.kind {
+            Kind::Call => {
+                let (method, input) = protocol::parse_call(&frame.body)?;
+                let result = module.call(method, input);
+                let (status, prefix) = protocol::encode_reply(&result);
+                let output = result.as_deref().unwrap_or_default();
+                protocol::send_frame(
+                    socket,
+                    Kind::Reply,
+                    status,
+                    frame.id,
+                    &[&prefix, output],
+                    None,
+                )?;
+            }
+            Kind::Shutdown => {
+                // Destroy the instance and unload the module before saying
+                // goodbye by exiting.
+                drop(module);
+                return Ok(());
+            }
+            other => {
+                return Err(ProtocolError::Unexpected {
+                    expected: Kind::Call,
+                    got: other,
+                }
+                .into());
+            }
+        }
+    }
+}
+
+/// The `--host-pid N` argument.
+fn host_pid() -> Option<i32> {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (Some("--host-pid"), Some(pid)) => pid.parse().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,33 @@
+//! A hostile test module: method 0 writes through an invalid pointer (SIGSEGV). Method 1 echoes its input,
+//! so tests can show the worker served calls before the attack and after a
+//! restart. The isolation tests expect the host to get an error, and to
+//! survive.
+
+use modhash_plugin::{export, Error, Plugin};
+
+struct Hostile;
+
+impl Plugin for Hostile {
+    const NAME: &'static std::ffi::CStr = c"hostile-segfault";
+
+    fn create(_config: &[u8]) -> Result<Self, Error> {
+        Ok(Hostile)
+    }
+
+    fn call(&mut self, method: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+        match method {
+            0 => attack(input),
+            _ => Ok(input.to_vec()),
+        }
+    }
+}
+
+fn attack(_input: &[u8]) -> Result<Vec<u8>, Error> {
+    let target = std::ptr::with_exposed_provenance_mut::<u8>(8);
+    // SAFETY: not safe at all, on purpose: the write faults, and the test
+    // checks that the host survives it.
+    unsafe { target.write_volatile(1) };
+    Ok(b"still alive".to_vec())
+}
+
+export!(Hostile);
