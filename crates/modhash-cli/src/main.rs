@@ -40,6 +40,7 @@ enum Command {
     Sign(commands::sign::Args),
     Key(commands::key::Args),
     Strip(commands::strip::Args),
+    Load(commands::load::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => commands::sign::run(args),
         Command::Key(args) => commands::key::run(args),
         Command::Strip(args) => commands::strip::run(args),
+        Command::Load(args) => commands::load::run(args),
     };
     output::exit(result)
 }

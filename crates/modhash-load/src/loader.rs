@@ -25,7 +25,7 @@ pub enum LoadError {
     #[error(transparent)]
     Image(#[from] ImageError),
     /// The file has no image under the policy's profile.
-    #[error("no {profile} image: {source}")]
+    #[error("no {profile} digest: {source}")]
     Profile {
         /// The policy's profile.
         profile: modhash::Profile,

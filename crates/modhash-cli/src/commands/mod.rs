@@ -5,6 +5,7 @@ pub mod hash;
 pub mod inspect;
 pub mod key;
 pub mod keygen;
+pub mod load;
 pub mod manifest;
 pub mod proof;
 pub mod root;
