@@ -463,3 +463,275 @@ mod tests {
         ));
     }
 }
+
+/// The hash-or-signature table, row by row, with the signature cases the
+/// table's notes name.
+#[cfg(test)]
+mod signature_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/signature/testdata");
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(Path::new(TESTDATA).join(name)).expect("fixture exists")
+    }
+
+    fn keys(files: &[&str]) -> SignatureTrust {
+        let files: Vec<Vec<u8>> = files.iter().map(|f| fixture(f)).collect();
+        let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        SignatureTrust {
+            keyring: Keyring::from_files(&refs).expect("test keys parse"),
+            signtab: None,
+        }
+    }
+
+    /// A directory holding `files` (name, bytes).
+    fn dir_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).expect("write fixture");
+        }
+        dir
+    }
+
+    /// A sealed policy whose manifest lists only `listed`.
+    fn hash_policy(listed: &[u8]) -> Policy {
+        let m = Manifest::new(Profile::File, [("m".to_owned(), Digest::sha256(listed))])
+            .expect("manifest");
+        let anchor = Anchor::parse(&Anchor::sealed_record(&m)).expect("anchor");
+        Policy::new(anchor, HashEvidence::Manifest(m))
+    }
+
+    fn decide(policy: &Policy, dir: &Path, name: &str) -> Verdict {
+        let path: PathBuf = dir.join(name);
+        let bytes = std::fs::read(&path).expect("module exists");
+        policy.decide_module(&path, &bytes, None)
+    }
+
+    fn reasons(v: Verdict) -> Vec<UntrustedReason> {
+        match v {
+            Verdict::Untrusted { reasons } => reasons,
+            other => panic!("expected untrusted, got {other}"),
+        }
+    }
+
+    fn signature_reasons(v: Verdict) -> Vec<String> {
+        reasons(v)
+            .into_iter()
+            .filter_map(|r| match r {
+                UntrustedReason::Signature(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const RSA_SUBJECT: &str = "modhash test rsa2048";
+
+    #[test]
+    fn anchored_hash_wins_without_looking_at_signatures() {
+        let ko = fixture("rsa-sha256.ko");
+        let dir = dir_with(&[("x.ko", &ko)]);
+        // The key ring cannot verify this signature, yet the hash decides.
+        let policy = hash_policy(&ko).with_signatures(keys(&["p256.crt.pem"]));
+        assert_eq!(decide(&policy, dir.path(), "x.ko"), Verdict::TrustedByHash);
+    }
+
+    #[test]
+    fn unanchored_without_keys_gives_the_hash_reasons_only() {
+        let dir = dir_with(&[("x.ko", &fixture("rsa-sha256.ko"))]);
+        let policy = hash_policy(b"another module");
+        assert!(matches!(
+            reasons(decide(&policy, dir.path(), "x.ko"))[..],
+            [UntrustedReason::NotInManifest(_)]
+        ));
+    }
+
+    #[test]
+    fn unanchored_with_a_valid_signature_is_trusted_by_signature() {
+        let dir = dir_with(&[("x.ko", &fixture("rsa-sha256.ko"))]);
+        let policy = hash_policy(b"another module").with_signatures(keys(&["rsa2048.crt.pem"]));
+        assert_eq!(
+            decide(&policy, dir.path(), "x.ko"),
+            Verdict::TrustedBySignature {
+                key: RSA_SUBJECT.to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn unanchored_with_no_valid_signature_lists_every_reason() {
+        let dir = dir_with(&[("x.ko", &fixture("rsa-sha256.ko"))]);
+        let policy =
+            hash_policy(b"another module").with_signatures(keys(&["other-rsa2048.crt.pem"]));
+        let all = reasons(decide(&policy, dir.path(), "x.ko"));
+        assert!(matches!(all[0], UntrustedReason::NotInManifest(_)));
+        assert!(
+            matches!(&all[1], UntrustedReason::Signature(s) if s.contains("matches no certificate"))
+        );
+        assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn keys_only_policy_asks_no_hash() {
+        let ko = fixture("rsa-sha256.ko");
+        let dir = dir_with(&[("x.ko", &ko), ("plain.bin", b"unsigned")]);
+        let policy = Policy::signatures_only(keys(&["rsa2048.crt.pem"]));
+        assert_eq!(
+            decide(&policy, dir.path(), "x.ko"),
+            Verdict::TrustedBySignature {
+                key: RSA_SUBJECT.to_owned()
+            }
+        );
+        let only = reasons(decide(&policy, dir.path(), "plain.bin"));
+        assert_eq!(only.len(), 1);
+        assert!(matches!(&only[0], UntrustedReason::Signature(s) if s.starts_with("no signature")));
+    }
+
+    #[test]
+    fn wrong_key_is_untrusted() {
+        let dir = dir_with(&[
+            ("m.bin", &fixture("module.bin")),
+            ("m.bin.sign", &fixture("module.bin.sign")),
+        ]);
+        let policy = Policy::signatures_only(keys(&["other-rsa2048.pub.der"]));
+        let why = signature_reasons(decide(&policy, dir.path(), "m.bin"));
+        assert!(
+            why[0].contains("does not verify with any of the 1 RSA key"),
+            "{why:?}"
+        );
+        let policy = Policy::signatures_only(keys(&["p256.crt.pem"]));
+        let why = signature_reasons(decide(&policy, dir.path(), "m.bin"));
+        assert!(why[0].contains("no RSA public key"), "{why:?}");
+    }
+
+    #[test]
+    fn signature_of_another_module_is_untrusted() {
+        let dir = dir_with(&[
+            ("m.bin", b"some other module"),
+            ("m.bin.sign", &fixture("module.bin.sign")),
+        ]);
+        let policy = Policy::signatures_only(keys(&["rsa2048.pub.der"]));
+        let why = signature_reasons(decide(&policy, dir.path(), "m.bin"));
+        assert!(why[0].contains("does not verify"), "{why:?}");
+    }
+
+    #[test]
+    fn truncated_signature_is_untrusted() {
+        let sign = fixture("module.bin.sign");
+        let dir = dir_with(&[
+            ("m.bin", &fixture("module.bin")),
+            ("m.bin.sign", &sign[..sign.len() - 3]),
+        ]);
+        let policy = Policy::signatures_only(keys(&["rsa2048.pub.der"]));
+        assert!(!decide(&policy, dir.path(), "m.bin").is_trusted());
+        assert_eq!(
+            decide(
+                &Policy::signatures_only(keys(&["rsa2048.pub.der"])),
+                dir_with(&[("m.bin", &fixture("module.bin")), ("m.bin.sign", &sign)]).path(),
+                "m.bin"
+            ),
+            Verdict::TrustedBySignature {
+                key: crate::signature::spki_key_id(&fixture("rsa2048.pub.der"))
+            }
+        );
+    }
+
+    #[test]
+    fn libcamera_signature_of_the_unstripped_file_does_not_cover_the_stripped_one() {
+        let sign = fixture("tiny.so.sign");
+        let dir = dir_with(&[
+            ("tiny.so", &fixture("tiny.so")),
+            ("tiny.so.sign", &sign),
+            ("stripped.so", &fixture("tiny-strip-all.so")),
+            ("stripped.so.sign", &sign),
+        ]);
+        let policy = Policy::signatures_only(keys(&["rsa2048.pub.der"]));
+        assert!(decide(&policy, dir.path(), "tiny.so").is_trusted());
+        assert!(!decide(&policy, dir.path(), "stripped.so").is_trusted());
+    }
+
+    #[test]
+    fn stripping_the_linux_signature_leaves_no_signature() {
+        let ko = fixture("rsa-sha256.ko");
+        let stripped = crate::signature::linux::strip(&ko).expect("signed");
+        let dir = dir_with(&[("x.ko", stripped)]);
+        let policy = Policy::signatures_only(keys(&["rsa2048.crt.pem"]));
+        let why = signature_reasons(decide(&policy, dir.path(), "x.ko"));
+        assert!(why[0].starts_with("no signature"), "{why:?}");
+    }
+
+    #[cfg(feature = "sign")]
+    mod native {
+        use super::*;
+        use crate::signature::native::{signtab_path, SigningKey};
+
+        fn native_keys(key: &SigningKey, signtab: Option<PathBuf>) -> SignatureTrust {
+            let public = key.public_openssh().expect("public key");
+            SignatureTrust {
+                keyring: Keyring::from_files(&[public.as_bytes()]).expect("key parses"),
+                signtab,
+            }
+        }
+
+        #[test]
+        fn elf_image_signature_survives_strip() {
+            let key = SigningKey::generate("t").expect("key");
+            let tiny = fixture("tiny.so");
+            let digest = Profile::ElfImage.digest(&tiny).expect("elf");
+            let sig = key.sign(Profile::ElfImage, &digest).expect("sign");
+            let dir = dir_with(&[
+                ("tiny.so", &tiny),
+                ("tiny.so.modsig", sig.as_bytes()),
+                ("stripped.so", &fixture("tiny-strip-all.so")),
+                ("stripped.so.modsig", sig.as_bytes()),
+            ]);
+            let policy = Policy::signatures_only(native_keys(&key, None));
+            let expected = Verdict::TrustedBySignature {
+                key: key.fingerprint(),
+            };
+            assert_eq!(decide(&policy, dir.path(), "tiny.so"), expected);
+            assert_eq!(decide(&policy, dir.path(), "stripped.so"), expected);
+        }
+
+        #[test]
+        fn file_profile_signature_does_not_survive_strip() {
+            let key = SigningKey::generate("t").expect("key");
+            let tiny = fixture("tiny.so");
+            let sig = key
+                .sign(Profile::File, &Digest::sha256(&tiny))
+                .expect("sign");
+            let dir = dir_with(&[
+                ("stripped.so", &fixture("tiny-strip-all.so")),
+                ("stripped.so.modsig", sig.as_bytes()),
+            ]);
+            let policy = Policy::signatures_only(native_keys(&key, None));
+            let why = signature_reasons(decide(&policy, dir.path(), "stripped.so"));
+            assert!(why[0].contains("does not match this module"), "{why:?}");
+        }
+
+        #[test]
+        fn signtab_entry_is_found_by_digest() {
+            let key = SigningKey::generate("t").expect("key");
+            let other = SigningKey::generate("other").expect("key");
+            let tiny = fixture("tiny.so");
+            let digest = Profile::ElfImage.digest(&tiny).expect("elf");
+            let modules = dir_with(&[("tiny.so", &tiny)]);
+            let signtab = tempfile::tempdir().expect("temp dir");
+            std::fs::write(
+                signtab_path(signtab.path(), &digest),
+                key.sign(Profile::ElfImage, &digest).expect("sign"),
+            )
+            .expect("write");
+            let policy =
+                Policy::signatures_only(native_keys(&key, Some(signtab.path().to_owned())));
+            assert!(decide(&policy, modules.path(), "tiny.so").is_trusted());
+            // The same entry, checked against another key: untrusted.
+            let policy =
+                Policy::signatures_only(native_keys(&other, Some(signtab.path().to_owned())));
+            let why = signature_reasons(decide(&policy, modules.path(), "tiny.so"));
+            assert!(why[0].contains("not in the key ring"), "{why:?}");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use modhash::linux_trailer::{self, ModuleSignatureInfo, Trailer};
+use modhash::signature::linux::{self, SignerIdentity};
 use modhash::{seal, Profile};
 
 use crate::output::{print_json, CommandResult, Failure, Outcome};
@@ -38,6 +39,11 @@ enum TrailerReport {
         #[serde(flatten)]
         info: ModuleSignatureInfo,
         payload_len: usize,
+        /// Who the PKCS#7 SignerInfo names (not verified: see `verify`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signer: Option<SignerIdentity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signer_error: Option<String>,
     },
     Modhash {
         body_len: usize,
@@ -62,10 +68,18 @@ pub fn run(args: Args) -> CommandResult {
     let trailer = match linux_trailer::split(&bytes) {
         Ok(split) => match split.trailer {
             Trailer::None => TrailerReport::None,
-            Trailer::ModuleSignature { info, .. } => TrailerReport::ModuleSignature {
-                info,
-                payload_len: split.payload.len(),
-            },
+            Trailer::ModuleSignature { info, .. } => {
+                let (signer, signer_error) = match linux::signer_identity(&bytes) {
+                    Ok(signer) => (signer, None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                TrailerReport::ModuleSignature {
+                    info,
+                    payload_len: split.payload.len(),
+                    signer,
+                    signer_error,
+                }
+            }
             Trailer::Modhash { body } => TrailerReport::Modhash {
                 body_len: body.len(),
             },
@@ -115,7 +129,12 @@ fn print_human(i: &Inspection<'_>) {
     println!("kind:    {}", i.kind);
     match &i.trailer {
         TrailerReport::None => println!("trailer: none"),
-        TrailerReport::ModuleSignature { info, payload_len } => {
+        TrailerReport::ModuleSignature {
+            info,
+            payload_len,
+            signer,
+            signer_error,
+        } => {
             println!(
                 "trailer: Linux module signature, {} bytes of signature, payload {} bytes",
                 info.sig_len, payload_len
@@ -133,6 +152,15 @@ fn print_human(i: &Inspection<'_>) {
                 info.signer_len,
                 info.key_id_len
             );
+            if let Some(signer) = signer {
+                println!(
+                    "         signer: {signer} ({}, {})",
+                    signer.digest, signer.algorithm
+                );
+            }
+            if let Some(error) = signer_error {
+                println!("         signer: unreadable: {error}");
+            }
         }
         TrailerReport::Modhash { body_len } => {
             println!("trailer: modhash trailer, {body_len} bytes")

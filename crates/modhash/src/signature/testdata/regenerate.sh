@@ -6,9 +6,12 @@
 #   module.bin                  a stand-in module payload
 #   rsa2048.crt.der/.pem        self-signed RSA-2048 certificate (issuer+serial)
 #   rsa2048.pub.der             its SubjectPublicKeyInfo (libcamera key format)
-#   other-rsa2048.crt.pem       an unrelated certificate with the same subject
+#   other-rsa2048.crt.pem/.pub.der  an unrelated key and certificate, same subject
 #   p256.crt.pem, p384.crt.pem  ECDSA certificates
 #   module.bin.sign             libcamera-style RSA PKCS#1 v1.5 SHA-256 signature
+#   tiny.so.sign                the same over tiny.so (tiny-strip-all.so is it
+#                               after `strip --strip-all`; both are copies of
+#                               crates/modhash/tests/vectors/)
 #   *.ko                        module.bin with an appended kernel-style signature:
 #     rsa-sha256.ko             no signed attributes, rsaEncryption (as sign-file)
 #     rsa-sha512-attrs.ko       with signed attributes
@@ -33,11 +36,13 @@ cp "$tmp/rsa2048.key" "$tmp/keep.key"
 cert rsa2048 -newkey rsa:2048
 mv rsa2048.crt.pem other-rsa2048.crt.pem
 mv "$tmp/keep.key" "$tmp/rsa2048.key"
+openssl x509 -in other-rsa2048.crt.pem -noout -pubkey | openssl pkey -pubin -outform DER -out other-rsa2048.pub.der
 openssl x509 -inform DER -in rsa2048.crt.der -out rsa2048.crt.pem
 cert p256 -newkey ec -pkeyopt ec_paramgen_curve:P-256
 cert p384 -newkey ec -pkeyopt ec_paramgen_curve:P-384
 
 openssl dgst -sha256 -sign "$tmp/rsa2048.key" -out module.bin.sign module.bin
+openssl dgst -sha256 -sign "$tmp/rsa2048.key" -out tiny.so.sign tiny.so
 
 append() { # out, cms der
   local out=$1 sig=$2 len

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Rebuilds the fixtures of the signature CLI cases (tests/cmd/sig-*.toml,
+# key-*.toml, keygen-*.toml, sign-*.toml, strip-*.toml). Needs a built
+# `modhash` (MODHASH, default target/debug/modhash), gcc, gzip and python3.
+# The kernel-style and libcamera-style signatures come from the core's test
+# vectors (crates/modhash/src/signature/testdata/regenerate.sh, OpenSSL).
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(git rev-parse --show-toplevel)
+modhash=${MODHASH:-$root/target/debug/modhash}
+vectors=$root/crates/modhash/src/signature/testdata
+rm -rf signtab && mkdir signtab
+
+cp "$vectors"/{rsa-sha256.ko,p256-sha256.ko,p256.crt.pem,rsa2048.crt.pem,other-rsa2048.crt.pem,rsa2048.pub.der,other-rsa2048.pub.der} .
+printf 'an unsigned module\n' > unsigned.bin
+
+# libcamera: an IPA module with its .sign, and a one-byte-changed copy.
+cp "$vectors/tiny.so" ipa_test.so
+cp "$vectors/tiny.so.sign" ipa_test.so.sign
+cp ipa_test.so ipa_tampered.so
+printf '\x01' | dd of=ipa_tampered.so bs=1 seek=4000 conv=notrunc status=none
+cp ipa_test.so.sign ipa_tampered.so.sign
+
+# A stand-in libcamera.so: the public key at the dynamic symbol libcamera uses.
+key_bytes=$(od -An -v -tx1 rsa2048.pub.der | tr -s ' \n' ' ' | sed 's/ *$//; s/^ //; s/ /, 0x/g; s/^/0x/')
+src=$(mktemp --suffix=.c)
+echo "const unsigned char key[] __asm__(\"_ZN9libcamera10IPAManager14publicKeyData_E\") = { $key_bytes };" > "$src"
+gcc -shared -fPIC -O2 -s -o libcamera-fake.so "$src"
+rm -f "$src"
+
+# Kernel images: a vmlinux-like file and a gzip bzImage holding the certificate.
+python3 - "$vectors/rsa2048.crt.der" <<'PY'
+import gzip, struct, sys
+cert = open(sys.argv[1], "rb").read()
+vmlinux = b"\x7fELF" + b"\0" * 2000 + cert + b"\0" * 2000
+open("vmlinux-fake", "wb").write(vmlinux)
+payload = gzip.compress(vmlinux, mtime=0)
+setup = bytearray(4 * 512)
+setup[0x1F1] = 3
+setup[0x202:0x206] = b"HdrS"
+setup[0x206:0x208] = bytes([0x0F, 0x02])
+struct.pack_into("<II", setup, 0x248, 0, len(payload))
+open("bzImage-fake", "wb").write(bytes(setup) + payload)
+PY
+
+# Native: a key pair, a sidecar signature, the same over the stripped copy,
+# and a signtab entry for a copy without a sidecar.
+rm -f test.key test.key.pub
+"$modhash" keygen -o test.key --comment "modhash test key" > /dev/null
+cp "$vectors/tiny.so" tiny.so
+cp "$vectors/tiny-strip-all.so" tiny-strip-all.so
+cp tiny.so moved.so
+"$modhash" sign --key test.key tiny.so > /dev/null
+cp tiny.so.modsig tiny-strip-all.so.modsig
+"$modhash" sign --key test.key --signtab signtab tiny.so > /dev/null
