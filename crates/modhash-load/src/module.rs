@@ -7,8 +7,8 @@ use modhash_plugin::host::Failure;
 
 use crate::inprocess::InProcess;
 use crate::isolated::{Isolated, Limit, SpawnError};
-use crate::protocol::ProtocolError;
 use crate::judge::Verdict;
+use crate::protocol::ProtocolError;
 
 /// Why a call into a module failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,9 @@ pub enum CallError {
     Module(#[from] Failure),
     /// The isolated module's worker crashed (a signal, or it exited); the
     /// text says how, with the worker's last stderr output.
-    #[error("the isolated module crashed: {0}; its worker is down, Module::restart starts a new one")]
+    #[error(
+        "the isolated module crashed: {0}; its worker is down, Module::restart starts a new one"
+    )]
     Crashed(String),
     /// The isolated module did not answer in time; its worker was killed.
     #[error("the isolated module did not answer within {0:?} and its worker was killed; Module::restart starts a new one")]
