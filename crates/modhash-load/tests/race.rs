@@ -8,6 +8,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,18 +16,27 @@ use std::sync::Arc;
 use modhash::Profile;
 use modhash_load::{Action, DigestSet, Loader};
 
-/// Replaces `path` atomically (rename), and every fourth time rewrites it
-/// in place (truncate, write), alternating between the two contents.
+/// Replaces `path` atomically (rename), and every other time overwrites it
+/// in place, without truncating, alternating between the two contents. Both
+/// have the same length, so a read racing an overwrite sees a mix of A and B
+/// bytes: still a valid module, whose digest must then match the code that
+/// runs. Every 16th round truncates first, so torn, short files occur too.
 fn keep_rewriting(path: &Path, a: &[u8], b: &[u8], stop: &AtomicBool, writes: &AtomicU64) {
     let staging = path.with_extension("new");
     let mut round = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let bytes = if round % 2 == 0 { a } else { b };
-        if round % 4 != 3 {
-            fs::write(&staging, bytes).expect("write staging file");
-            fs::rename(&staging, path).expect("replace module");
-        } else {
-            fs::write(path, bytes).expect("rewrite module in place");
+        match round % 16 {
+            15 => fs::write(path, bytes).expect("truncate and rewrite module"),
+            r if r % 2 == 0 => {
+                fs::write(&staging, bytes).expect("write staging file");
+                fs::rename(&staging, path).expect("replace module");
+            }
+            _ => fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut file| file.write_all(bytes))
+                .expect("overwrite module in place"),
         }
         round += 1;
         writes.store(round, Ordering::Relaxed);
@@ -57,6 +67,7 @@ fn the_code_that_runs_is_the_code_that_was_verified() {
 
     // Only A is trusted; B loads tainted, so both kinds of load are checked.
     let loader = Loader::new(DigestSet::new(Profile::ElfImage, [digest_a], Action::Taint));
+    let mut refusals = std::collections::BTreeMap::new();
     let (mut trusted_a, mut tainted_b, mut other, mut failed) = (0u64, 0u64, 0u64, 0u64);
     for _ in 0..iterations {
         let module = match loader.load(&path) {
@@ -64,9 +75,7 @@ fn the_code_that_runs_is_the_code_that_was_verified() {
             // A snapshot taken mid-rewrite is truncated: no image, or a
             // library the dynamic loader refuses. Never a load of other bytes.
             Err(error) => {
-                if failed < 3 {
-                    eprintln!("race: refused: {error}");
-                }
+                *refusals.entry(error.to_string()).or_insert(0u64) += 1;
                 failed += 1;
                 continue;
             }
@@ -95,6 +104,9 @@ fn the_code_that_runs_is_the_code_that_was_verified() {
          {tainted_b} tainted B ran B, {other} other images, {failed} torn snapshots refused",
         writes.load(Ordering::Relaxed)
     );
+    for (error, count) in &refusals {
+        eprintln!("race: {count} refused: {error}");
+    }
     assert!(trusted_a > 0, "never loaded A; the race did not happen");
     assert_eq!(loader.tainted().len() as u64, tainted_b + other);
 }
