@@ -98,6 +98,12 @@ pub fn open_regular(path: &Path, max_len: u64) -> Result<(File, u64), ReadError>
 /// Reads the whole of a regular file of at most `max_len` bytes.
 pub fn read_regular(path: &Path, max_len: u64) -> Result<Vec<u8>, ReadError> {
     let (file, len) = open_regular(path, max_len)?;
+    read_opened(&file, len)
+}
+
+/// Reads, from its current position, the whole of a file that
+/// [`open_regular`] found to be `len` bytes long.
+pub fn read_opened(file: &File, len: u64) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     // Read one byte past the size seen by fstat to notice a file that grew.
     file.take(len + 1).read_to_end(&mut bytes)?;

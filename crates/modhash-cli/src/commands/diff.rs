@@ -16,9 +16,13 @@ use crate::tree::{describe_io, include_set, walk, Entry, EntryKind};
 /// lists them all.
 const MAX_REGIONS_SHOWN: usize = 20;
 
-/// Compare two builds: two directories (paired by relative path, symlinks
-/// not followed) or two files. Exit 0 when every pair is identical or
-/// identical except for an appended signature or trailer, 1 otherwise.
+/// Check that two builds are identical except for signatures.
+///
+/// A and B are two directories, whose files are paired by relative path
+/// (symlinks are compared by target, never followed), or two files. Pairs
+/// that differ are listed, then the counts. Exit 0 when every pair is
+/// identical or identical except for an appended signature or trailer, 1
+/// otherwise, 2 on bad input.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Which bytes must be equal: payload (all but an appended module
@@ -243,14 +247,13 @@ fn compare_pair(p: Planned, profile: Profile) -> Result<PairReport, Failure> {
         (None, Some(_)) => structural(Class::OnlyInB),
         (Some(a), Some(b)) if a.kind != b.kind => structural(Class::TypeDiffers),
         (Some(a), Some(b)) => match a.kind {
-            EntryKind::File => {
-                let read = |path: &Path| {
-                    modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN)
-                        .map_err(|e| Failure::at(path, e))
+            EntryKind::File => diff::compare_paths(profile, &a.path, &b.path).map_err(|e| {
+                let path = match e.side {
+                    diff::Side::A => &a.path,
+                    diff::Side::B => &b.path,
                 };
-                let (bytes_a, bytes_b) = rayon::join(|| read(&a.path), || read(&b.path));
-                diff::compare_files(profile, &bytes_a?, &bytes_b?)
-            }
+                Failure::at(path, e)
+            })?,
             EntryKind::Symlink => {
                 let target = |path: &Path| {
                     std::fs::read_link(path).map_err(|e| Failure::at(path, describe_io(&e)))
