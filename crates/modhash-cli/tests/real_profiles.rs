@@ -1,5 +1,10 @@
 //! The digest profiles on real artefacts nobody here wrote: Debian's signed
 //! kernel modules and libcamera IPA modules (`scripts/fetch-testdata`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed expectation is a test failure"
+)]
 
 mod common;
 

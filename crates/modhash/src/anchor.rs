@@ -43,13 +43,8 @@ const ALG_SHA256: u8 = 1;
 const MAGIC_MASKED: [u8; 16] = mask(*b"\x89MODHASH-ANCHOR\n");
 const MAGIC_MASK: u8 = 0xA5;
 
-const fn mask(mut bytes: [u8; 16]) -> [u8; 16] {
-    let mut i = 0;
-    while i < bytes.len() {
-        bytes[i] ^= MAGIC_MASK;
-        i += 1;
-    }
-    bytes
+const fn mask(bytes: [u8; 16]) -> [u8; 16] {
+    (u128::from_ne_bytes(bytes) ^ u128::from_ne_bytes([MAGIC_MASK; 16])).to_ne_bytes()
 }
 
 /// The record's magic, computed at run time (see [`MAGIC_MASKED`]).
@@ -64,6 +59,10 @@ pub fn magic() -> [u8; 16] {
 /// The unsealed record, as the [`anchor!`](crate::anchor!) macro places it.
 /// Only the macro should use this constant (see [`MAGIC_MASKED`]).
 #[doc(hidden)]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an index out of range is a build error, not a panic"
+)]
 pub const UNSEALED_RECORD: [u8; RECORD_LEN] = {
     let magic = mask(MAGIC_MASKED);
     let mut record = [0u8; RECORD_LEN];

@@ -58,15 +58,18 @@ pub fn build(dir: &Path, profile: Profile, includes: &[String]) -> Result<Manife
         .filter(|e| e.kind == EntryKind::File)
         .collect();
     let bar = progress(files.len(), "hashing");
-    let digests: Vec<(String, Digest)> = files
+    let results: Vec<Result<(String, Digest), Failure>> = files
         .into_par_iter()
         .map(|entry| {
             let digest = digest_file(&entry.path, profile);
             bar.inc(1);
             digest.map(|d| (entry.relative, d))
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     bar.finish_and_clear();
+    // Report the first failure in path order, whichever thread met it, so
+    // the same tree always gives the same error.
+    let digests: Vec<(String, Digest)> = results.into_iter().collect::<Result<_, _>>()?;
     Manifest::new(profile, digests).map_err(|e| Failure::at(dir, e))
 }
 

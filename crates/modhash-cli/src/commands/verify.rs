@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use modhash::linux_trailer::{self, Trailer};
 use modhash::policy::{HashEvidence, Policy, SignatureTrust, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
@@ -10,7 +12,7 @@ use modhash::signature::Keyring;
 
 use crate::commands::root::read_manifest;
 use crate::commands::seal::read_host;
-use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
 
 /// Decide, as HOST would, whether each MODULE is trusted.
 ///
@@ -96,15 +98,18 @@ pub fn run(args: Args) -> CommandResult {
         (None, None) => return Err(Failure::usage("give --host, --keys or both")),
     };
 
+    let bar = progress(args.modules.len(), "verifying");
     let reports: Vec<Report<'_>> = args
         .modules
-        .iter()
+        .par_iter()
         .enumerate()
-        .map(|(i, path)| Report {
-            path,
-            verdict: verdict_for(&policy, path, proofs.get(i)),
+        .map(|(i, path)| {
+            let verdict = verdict_for(&policy, path, proofs.get(i));
+            bar.inc(1);
+            Report { path, verdict }
         })
         .collect();
+    bar.finish_and_clear();
     let all_trusted = reports.iter().all(|r| r.verdict.is_trusted());
     if args.json {
         print_json(&reports)?;
