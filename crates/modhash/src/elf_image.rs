@@ -58,7 +58,9 @@ pub enum ElfImageError {
     #[error("ELF type {0} is neither an executable nor a shared object")]
     UnsupportedType(u16),
     /// Header or program header sizes are not the ELF64 ones.
-    #[error("ELF header declares {field} = {value}, ELF64 requires {expected}; the file is corrupt")]
+    #[error(
+        "ELF header declares {field} = {value}, ELF64 requires {expected}; the file is corrupt"
+    )]
     BadHeaderSize {
         /// Which field.
         field: &'static str,
@@ -148,11 +150,13 @@ impl LoadableRanges {
     pub fn parse(bytes: &[u8]) -> Result<Self, ElfImageError> {
         let len = bytes.len();
         if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
-            return Err(if len < 4 && b"\x7fELF".starts_with(bytes) && !bytes.is_empty() {
-                ElfImageError::TruncatedHeader(len)
-            } else {
-                ElfImageError::NotElf
-            });
+            return Err(
+                if len < 4 && b"\x7fELF".starts_with(bytes) && !bytes.is_empty() {
+                    ElfImageError::TruncatedHeader(len)
+                } else {
+                    ElfImageError::NotElf
+                },
+            );
         }
         if len < EHDR_LEN {
             return Err(ElfImageError::TruncatedHeader(len));

@@ -21,10 +21,10 @@ pub mod manifest;
 pub mod merkle;
 pub mod policy;
 pub mod profile;
-pub mod signature;
 pub mod proof;
 #[cfg(feature = "seal")]
 pub mod seal;
+pub mod signature;
 
 pub use anchor::Anchor;
 pub use digest::Digest;

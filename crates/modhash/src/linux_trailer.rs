@@ -145,13 +145,14 @@ fn split_module_signature(before_marker: &[u8]) -> Result<Split<'_>, TrailerErro
 }
 
 fn split_modhash_trailer(before_marker: &[u8]) -> Result<Split<'_>, TrailerError> {
-    let length_start = before_marker
-        .len()
-        .checked_sub(4)
-        .ok_or(TrailerError::ModhashTrailerLength {
-            claimed: 4,
-            available: before_marker.len() as u64,
-        })?;
+    let length_start =
+        before_marker
+            .len()
+            .checked_sub(4)
+            .ok_or(TrailerError::ModhashTrailerLength {
+                claimed: 4,
+                available: before_marker.len() as u64,
+            })?;
     let (rest, length) = before_marker.split_at(length_start);
     let &[l0, l1, l2, l3] = length else {
         return Err(TrailerError::ModhashTrailerLength {
@@ -204,7 +205,10 @@ mod tests {
         let file = signed(b"module bytes", b"SIG");
         let split = split(&file).unwrap();
         assert_eq!(split.payload, b"module bytes");
-        let Trailer::ModuleSignature { info, signature, .. } = split.trailer else {
+        let Trailer::ModuleSignature {
+            info, signature, ..
+        } = split.trailer
+        else {
             panic!("expected a module signature");
         };
         assert_eq!(signature, b"SIG");
@@ -236,7 +240,12 @@ mod tests {
         let file = append_modhash_trailer(b"elf", b"proof text").unwrap();
         let split = split(&file).unwrap();
         assert_eq!(split.payload, b"elf");
-        assert_eq!(split.trailer, Trailer::Modhash { body: b"proof text" });
+        assert_eq!(
+            split.trailer,
+            Trailer::Modhash {
+                body: b"proof text"
+            }
+        );
     }
 
     #[test]
