@@ -10,6 +10,7 @@
 mod commands;
 mod output;
 mod tree;
+mod trust;
 
 use std::process::ExitCode;
 

@@ -6,10 +6,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use modhash::policy::{Policy, UntrustedReason};
-use modhash::signature::Keyring;
 use modhash::{Digest, Profile};
 
 /// The verdict type is the core's: trusted by hash, by signature, or
@@ -116,35 +115,19 @@ impl Judge for DigestSet {
     }
 }
 
-/// A host's policy: the anchor and manifest ([`Policy`]) trust by hash; the
-/// keys compiled into the host trust by signature; `untrusted` says what
-/// happens to the rest.
+/// A host's policy: the anchor and manifest trust by hash, the keys
+/// compiled into the host (`Policy::with_signatures`) trust by signature,
+/// and `untrusted` says what happens to the rest.
 #[derive(Debug)]
 pub struct HostPolicy {
     policy: Policy,
-    keyring: Keyring,
-    signtab: Option<PathBuf>,
     untrusted: Action,
 }
 
 impl HostPolicy {
-    /// Trust by hash only.
+    /// `policy` decides; `untrusted` acts on what it does not trust.
     pub fn new(policy: Policy, untrusted: Action) -> Self {
-        Self {
-            policy,
-            keyring: Keyring::new(),
-            signtab: None,
-            untrusted,
-        }
-    }
-
-    /// Also trust modules signed by a key in `keyring` (compiled into the
-    /// host), looking for native signatures in `signtab` too.
-    #[must_use]
-    pub fn with_keys(mut self, keyring: Keyring, signtab: Option<PathBuf>) -> Self {
-        self.keyring = keyring;
-        self.signtab = signtab;
-        self
+        Self { policy, untrusted }
     }
 }
 
@@ -154,19 +137,8 @@ impl Judge for HostPolicy {
     }
 
     fn judge(&self, module: &Candidate<'_>) -> Verdict {
-        let verdict = self.policy.decide_digest(Ok(module.digest), None);
-        if verdict.is_trusted() || self.keyring.is_empty() {
-            return verdict;
-        }
-        match self
-            .keyring
-            .check(module.path, module.file, self.signtab.as_deref())
-        {
-            Ok(signer) => Verdict::TrustedBySignature {
-                key: signer.id().to_owned(),
-            },
-            Err(_) => verdict,
-        }
+        self.policy
+            .decide_module_digest(module.path, module.file, module.digest, None)
     }
 
     fn untrusted(&self) -> Action {

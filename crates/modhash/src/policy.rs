@@ -227,11 +227,34 @@ impl Policy {
         bytes: &[u8],
         proof: Option<&InclusionProof>,
     ) -> Verdict {
+        self.decide_with(path, bytes, || self.profile().digest(bytes), proof)
+    }
+
+    /// [`Policy::decide_module`] with the digest under [`Policy::profile`]
+    /// already computed: the loader hashes the sealed bytes it will map,
+    /// and must decide on exactly those.
+    pub fn decide_module_digest(
+        &self,
+        path: &std::path::Path,
+        bytes: &[u8],
+        digest: Digest,
+        proof: Option<&InclusionProof>,
+    ) -> Verdict {
+        self.decide_with(path, bytes, || Ok(digest), proof)
+    }
+
+    fn decide_with(
+        &self,
+        path: &std::path::Path,
+        bytes: &[u8],
+        digest: impl FnOnce() -> Result<Digest, ProfileError>,
+        proof: Option<&InclusionProof>,
+    ) -> Verdict {
         let mut reasons = Vec::new();
         if self.hash {
-            match self.decide(bytes, proof) {
-                Verdict::Untrusted { reasons: hash } => reasons = hash,
-                trusted => return trusted,
+            match self.hash_trust(digest(), proof) {
+                Ok(()) => return Verdict::TrustedByHash,
+                Err(reason) => reasons.push(reason),
             }
         }
         if let Some(trust) = &self.signatures {
@@ -261,27 +284,6 @@ impl Policy {
     /// for an unsealed host (whose hashes trust nothing anyway).
     pub fn profile(&self) -> Profile {
         self.anchor.profile().unwrap_or(Profile::Payload)
-    }
-
-    /// Decides on a module from its whole file `bytes`, and optionally a
-    /// proof that travels with it.
-    pub fn decide(&self, bytes: &[u8], proof: Option<&InclusionProof>) -> Verdict {
-        self.decide_digest(self.profile().digest(bytes), proof)
-    }
-
-    /// Decides from a digest already computed under [`Policy::profile`]
-    /// (the loader hashes the sealed bytes it will map).
-    pub fn decide_digest(
-        &self,
-        digest: Result<Digest, ProfileError>,
-        proof: Option<&InclusionProof>,
-    ) -> Verdict {
-        match self.hash_trust(digest, proof) {
-            Ok(()) => Verdict::TrustedByHash,
-            Err(reason) => Verdict::Untrusted {
-                reasons: vec![reason],
-            },
-        }
     }
 
     fn hash_trust(
@@ -353,6 +355,12 @@ mod tests {
         Anchor::parse(&Anchor::sealed_record(m)).unwrap()
     }
 
+    /// The verdict of a policy without keys, for a module with no
+    /// signature files beside it.
+    fn hash_only(policy: &Policy, bytes: &[u8], proof: Option<&InclusionProof>) -> Verdict {
+        policy.decide_module(std::path::Path::new("/nonexistent/module"), bytes, proof)
+    }
+
     fn reasons(v: Verdict) -> Vec<UntrustedReason> {
         match v {
             Verdict::Untrusted { reasons } => reasons,
@@ -364,7 +372,10 @@ mod tests {
     fn listed_module_under_matching_manifest_is_trusted() {
         let m = manifest(Profile::File);
         let policy = Policy::new(sealed(&m), HashEvidence::Manifest(m));
-        assert_eq!(policy.decide(b"module a", None), Verdict::TrustedByHash);
+        assert_eq!(
+            hash_only(&policy, b"module a", None),
+            Verdict::TrustedByHash
+        );
     }
 
     #[test]
@@ -372,7 +383,7 @@ mod tests {
         let m = manifest(Profile::File);
         let policy = Policy::new(sealed(&m), HashEvidence::Manifest(m));
         assert!(matches!(
-            reasons(policy.decide(b"module c", None))[..],
+            reasons(hash_only(&policy, b"module c", None))[..],
             [UntrustedReason::NotInManifest(_)]
         ));
     }
@@ -382,7 +393,7 @@ mod tests {
         let m = manifest(Profile::File);
         let policy = Policy::new(Anchor::Unsealed, HashEvidence::Manifest(m));
         assert_eq!(
-            reasons(policy.decide(b"module a", None)),
+            reasons(hash_only(&policy, b"module a", None)),
             [UntrustedReason::HostUnsealed]
         );
     }
@@ -394,7 +405,7 @@ mod tests {
             Manifest::new(Profile::File, [("x".to_owned(), Digest::sha256(b"evil"))]).unwrap();
         let policy = Policy::new(sealed(&anchored), HashEvidence::Manifest(evil));
         assert!(matches!(
-            reasons(policy.decide(b"evil", None))[..],
+            reasons(hash_only(&policy, b"evil", None))[..],
             [UntrustedReason::ManifestNotAnchored { .. }]
         ));
     }
@@ -405,7 +416,7 @@ mod tests {
         let other = manifest(Profile::Payload);
         let policy = Policy::new(sealed(&m), HashEvidence::Manifest(other));
         assert!(matches!(
-            reasons(policy.decide(b"module a", None))[..],
+            reasons(hash_only(&policy, b"module a", None))[..],
             [UntrustedReason::ManifestNotAnchored { .. }]
         ));
     }
@@ -415,7 +426,7 @@ mod tests {
         let m = manifest(Profile::File);
         let policy = Policy::new(sealed(&m), HashEvidence::None);
         assert_eq!(
-            reasons(policy.decide(b"module a", None)),
+            reasons(hash_only(&policy, b"module a", None)),
             [UntrustedReason::NoHashEvidence]
         );
     }
@@ -426,11 +437,11 @@ mod tests {
         let policy = Policy::new(sealed(&m), HashEvidence::None);
         let proof = InclusionProof::for_digest(&m, Digest::sha256(b"module a")).unwrap();
         assert_eq!(
-            policy.decide(b"module a", Some(&proof)),
+            hash_only(&policy, b"module a", Some(&proof)),
             Verdict::TrustedByHash
         );
         assert!(matches!(
-            reasons(policy.decide(b"module b", Some(&proof)))[..],
+            reasons(hash_only(&policy, b"module b", Some(&proof)))[..],
             [UntrustedReason::ProofForAnotherModule { .. }]
         ));
         let other = manifest(Profile::Payload);
@@ -442,13 +453,13 @@ mod tests {
         let proof_elsewhere =
             InclusionProof::for_digest(&foreign_root, Digest::sha256(b"module a")).unwrap();
         assert_eq!(
-            reasons(policy.decide(b"module a", Some(&proof_elsewhere))),
+            reasons(hash_only(&policy, b"module a", Some(&proof_elsewhere))),
             [UntrustedReason::ProofNotAnchored]
         );
         let other_profile =
             InclusionProof::for_digest(&other, Digest::sha256(b"module a")).unwrap();
         assert!(matches!(
-            reasons(policy.decide(b"module a", Some(&other_profile)))[..],
+            reasons(hash_only(&policy, b"module a", Some(&other_profile)))[..],
             [UntrustedReason::ProfileMismatch { .. }]
         ));
     }
@@ -458,7 +469,7 @@ mod tests {
         let m = manifest(Profile::ElfImage);
         let policy = Policy::new(sealed(&m), HashEvidence::Manifest(m));
         assert!(matches!(
-            reasons(policy.decide(b"not elf", None))[..],
+            reasons(hash_only(&policy, b"not elf", None))[..],
             [UntrustedReason::NoDigest { .. }]
         ));
     }

@@ -3,14 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use modhash::policy::{HashEvidence, Policy, Verdict};
-use modhash::seal;
-use modhash::signature::Keyring;
+use modhash::policy::Verdict;
 use modhash_load::{Action, HostPolicy, LoadError, Loader};
 
-use crate::commands::root::read_manifest;
-use crate::commands::seal::read_host;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::trust::TrustArgs;
 
 /// Load MODULE as HOST would, and print its verdict and module name.
 ///
@@ -21,16 +18,8 @@ use crate::output::{print_json, CommandResult, Failure, Outcome};
 /// not a loadable module or an input is bad.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The host binary whose anchor decides.
-    #[arg(long, value_name = "HOST")]
-    host: PathBuf,
-    /// The build's manifest.
-    #[arg(long, short, value_name = "M")]
-    manifest: Option<PathBuf>,
-    /// Public key files whose signatures are trusted (as a host compiles
-    /// them in).
-    #[arg(long, value_name = "KEYFILE", num_args = 1..)]
-    keys: Vec<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// What happens to an untrusted module.
     #[arg(long, value_enum, default_value_t = PolicyArg::Reject)]
     policy: PolicyArg,
@@ -78,16 +67,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args) -> CommandResult {
-    let host = read_host(&args.host)?;
-    let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(&args.host, e))?;
-    let evidence = match &args.manifest {
-        Some(path) => HashEvidence::Manifest(read_manifest(path)?),
-        None => HashEvidence::None,
-    };
-    let mut judge = HostPolicy::new(Policy::new(anchor, evidence), args.policy.into());
-    if !args.keys.is_empty() {
-        judge = judge.with_keys(read_keys(&args.keys)?, None);
-    }
+    let judge = HostPolicy::new(args.trust.policy()?, args.policy.into());
     let loader = Loader::new(judge);
     let (report_verdict, module) = match loader.load(&args.module) {
         Ok(module) => (module.trust().clone(), Some(module)),
@@ -114,15 +94,4 @@ pub fn run(args: Args) -> CommandResult {
         println!("{}: {}; {how}", args.module.display(), report.verdict);
     }
     Ok(Outcome::from_bool(module.is_some()))
-}
-
-/// Reads the key files into one ring, as a host compiles them in.
-fn read_keys(paths: &[PathBuf]) -> Result<Keyring, Failure> {
-    let mut keyring = Keyring::new();
-    for path in paths {
-        let bytes =
-            modhash::input::read_regular(path, 1 << 20).map_err(|e| Failure::at(path, e))?;
-        keyring.add_file(&bytes).map_err(|e| Failure::at(path, e))?;
-    }
-    Ok(keyring)
 }

@@ -5,14 +5,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use modhash::linux_trailer::{self, Trailer};
-use modhash::policy::{HashEvidence, Policy, SignatureTrust, UntrustedReason, Verdict};
+use modhash::policy::{Policy, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
-use modhash::seal;
-use modhash::signature::Keyring;
 
-use crate::commands::root::read_manifest;
-use crate::commands::seal::read_host;
 use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
+use crate::trust::TrustArgs;
 
 /// Decide, as HOST would, whether each MODULE is trusted.
 ///
@@ -24,32 +21,17 @@ use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
 /// every module is trusted, 1 if any is not.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The host binary whose anchor decides.
-    #[arg(long, value_name = "HOST", required_unless_present = "keys")]
-    host: Option<PathBuf>,
-    /// Key files whose signatures are trusted: `ssh-ed25519` public keys
-    /// (`modhash keygen`), a DER or PEM public key (`modhash key extract
-    /// --libcamera`), PEM or DER certificates (`modhash key extract
-    /// --kernel`). Repeat for several files.
-    #[arg(long, value_name = "FILE")]
-    keys: Vec<PathBuf>,
-    /// A directory of native signatures named `<hex digest>.modsig`
-    /// (`modhash sign --signtab`).
-    #[arg(long, value_name = "DIR", requires = "keys")]
-    signtab: Option<PathBuf>,
-    /// The build's manifest.
-    #[arg(
-        long,
-        short,
-        value_name = "M",
-        conflicts_with = "proofs",
-        requires = "host"
-    )]
-    manifest: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// An inclusion proof, one per MODULE in the same order (`modhash
     /// proof`). Without --manifest or --proof, a proof appended to the
     /// module as a modhash trailer is used.
-    #[arg(long = "proof", value_name = "P", requires = "host")]
+    #[arg(
+        long = "proof",
+        value_name = "P",
+        requires = "host",
+        conflicts_with = "manifest"
+    )]
     proofs: Vec<PathBuf>,
     /// Print JSON.
     #[arg(long)]
@@ -74,29 +56,12 @@ pub fn run(args: Args) -> CommandResult {
             args.modules.len()
         )));
     }
-    let signatures = signature_trust(&args.keys, args.signtab.as_deref())?;
     let proofs = args
         .proofs
         .iter()
         .map(|p| read_proof(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let policy = match (&args.host, signatures) {
-        (Some(host_path), signatures) => {
-            let host = read_host(host_path)?;
-            let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(host_path, e))?;
-            let evidence = match &args.manifest {
-                Some(path) => HashEvidence::Manifest(read_manifest(path)?),
-                None => HashEvidence::None,
-            };
-            let policy = Policy::new(anchor, evidence);
-            match signatures {
-                Some(signatures) => policy.with_signatures(signatures),
-                None => policy,
-            }
-        }
-        (None, Some(signatures)) => Policy::signatures_only(signatures),
-        (None, None) => return Err(Failure::usage("give --host, --keys or both")),
-    };
+    let policy = args.trust.policy()?;
 
     let bar = progress(args.modules.len(), "verifying");
     let reports: Vec<Report<'_>> = args
@@ -138,33 +103,6 @@ fn verdict_for(policy: &Policy, path: &Path, proof: Option<&InclusionProof>) -> 
 }
 
 /// The key ring of `--keys` and the `--signtab` directory; `None` without
-/// keys.
-fn signature_trust(
-    keys: &[PathBuf],
-    signtab: Option<&Path>,
-) -> Result<Option<SignatureTrust>, Failure> {
-    if keys.is_empty() {
-        return Ok(None);
-    }
-    let mut keyring = Keyring::new();
-    for path in keys {
-        let bytes =
-            modhash::input::read_regular(path, 16 << 20).map_err(|e| Failure::at(path, e))?;
-        keyring.add_file(&bytes).map_err(|e| Failure::at(path, e))?;
-    }
-    if let Some(dir) = signtab {
-        if !dir.is_dir() {
-            return Err(Failure::at(
-                dir,
-                "not a directory; give the signtab directory `modhash sign --signtab` wrote",
-            ));
-        }
-    }
-    Ok(Some(SignatureTrust {
-        keyring,
-        signtab: signtab.map(Path::to_owned),
-    }))
-}
 
 /// A proof carried in a modhash trailer, if the module has one that parses.
 fn embedded_proof(bytes: &[u8]) -> Option<InclusionProof> {
