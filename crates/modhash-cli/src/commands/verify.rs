@@ -102,8 +102,6 @@ fn verdict_for(policy: &Policy, path: &Path, proof: Option<&InclusionProof>) -> 
     policy.decide_module(path, &bytes, proof.or(embedded.as_ref()))
 }
 
-/// The key ring of `--keys` and the `--signtab` directory; `None` without
-
 /// A proof carried in a modhash trailer, if the module has one that parses.
 fn embedded_proof(bytes: &[u8]) -> Option<InclusionProof> {
     match linux_trailer::split(bytes).ok()?.trailer {
