@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use modhash::diff::{self, Class, Comparison, ContentDifference, Detail, RegionDifference, Span};
@@ -125,7 +126,10 @@ pub fn run(args: Args) -> CommandResult {
             .map(|(class, n)| format!("{n} {class}"))
             .collect();
         let _ = writeln!(text, "{total} compared: {}", listed.join(", "));
-        print!("{text}");
+        std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
     }
     Ok(Outcome::from_bool(same))
 }
