@@ -59,8 +59,13 @@ struct PairReport {
 /// A path found in A, in B or in both, waiting to be compared.
 struct Planned {
     relative: String,
-    a: Option<Entry>,
-    b: Option<Entry>,
+    sides: Sides,
+}
+
+enum Sides {
+    OnlyA(Entry),
+    OnlyB(Entry),
+    Both(Entry, Entry),
 }
 
 #[derive(serde::Serialize)]
@@ -170,8 +175,7 @@ fn compare(
             };
             vec![Planned {
                 relative: String::new(),
-                a: Some(file(a)),
-                b: Some(file(b)),
+                sides: Sides::Both(file(a), file(b)),
             }]
         }
         (true, false) => {
@@ -232,7 +236,13 @@ fn pair(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Planned> {
             }
             _ => {}
         }
-        planned.push(Planned { relative, a, b });
+        let sides = match (a, b) {
+            (Some(a), Some(b)) => Sides::Both(a, b),
+            (Some(a), None) => Sides::OnlyA(a),
+            (None, Some(b)) => Sides::OnlyB(b),
+            (None, None) => continue,
+        };
+        planned.push(Planned { relative, sides });
     }
     planned
 }
@@ -245,33 +255,10 @@ fn ancestors(relative: &str) -> impl Iterator<Item = &str> {
 }
 
 fn compare_pair(p: Planned, profile: Profile) -> Result<PairReport, Failure> {
-    let (kind_a, kind_b) = (p.a.as_ref().map(|e| e.kind), p.b.as_ref().map(|e| e.kind));
-    let comparison = match (&p.a, &p.b) {
-        (Some(_), None) => structural(Class::OnlyInA),
-        (None, Some(_)) => structural(Class::OnlyInB),
-        (Some(a), Some(b)) if a.kind != b.kind => structural(Class::TypeDiffers),
-        (Some(a), Some(b)) => match a.kind {
-            EntryKind::File => diff::compare_paths(profile, &a.path, &b.path).map_err(|e| {
-                let path = match e.side {
-                    diff::Side::A => &a.path,
-                    diff::Side::B => &b.path,
-                };
-                Failure::at(path, e)
-            })?,
-            EntryKind::Symlink => {
-                let target = |path: &Path| {
-                    std::fs::read_link(path).map_err(|e| Failure::at(path, describe_io(&e)))
-                };
-                diff::compare_symlink_targets(
-                    target(&a.path)?.as_os_str(),
-                    target(&b.path)?.as_os_str(),
-                )
-            }
-            // Never opened: a FIFO would block and a device has no build
-            // output to compare; the same kind on both sides is all there is.
-            EntryKind::Directory | EntryKind::Special => structural(Class::Identical),
-        },
-        (None, None) => structural(Class::Identical),
+    let (kind_a, kind_b, comparison) = match &p.sides {
+        Sides::OnlyA(a) => (Some(a.kind), None, structural(Class::OnlyInA)),
+        Sides::OnlyB(b) => (None, Some(b.kind), structural(Class::OnlyInB)),
+        Sides::Both(a, b) => (Some(a.kind), Some(b.kind), compare_both(a, b, profile)?),
     };
     Ok(PairReport {
         path: p.relative,
@@ -279,6 +266,34 @@ fn compare_pair(p: Planned, profile: Profile) -> Result<PairReport, Failure> {
         a: kind_a,
         b: kind_b,
         detail: comparison.detail,
+    })
+}
+
+/// Compares what two trees hold at the same path.
+fn compare_both(a: &Entry, b: &Entry, profile: Profile) -> Result<Comparison, Failure> {
+    if a.kind != b.kind {
+        return Ok(structural(Class::TypeDiffers));
+    }
+    Ok(match a.kind {
+        EntryKind::File => diff::compare_paths(profile, &a.path, &b.path).map_err(|e| {
+            let path = match e.side {
+                diff::Side::A => &a.path,
+                diff::Side::B => &b.path,
+            };
+            Failure::at(path, e)
+        })?,
+        EntryKind::Symlink => {
+            let target = |path: &Path| {
+                std::fs::read_link(path).map_err(|e| Failure::at(path, describe_io(&e)))
+            };
+            diff::compare_symlink_targets(
+                target(&a.path)?.as_os_str(),
+                target(&b.path)?.as_os_str(),
+            )
+        }
+        // Never opened: a FIFO would block and a device has no build
+        // output to compare; the same kind on both sides is all there is.
+        EntryKind::Directory | EntryKind::Special => structural(Class::Identical),
     })
 }
 
