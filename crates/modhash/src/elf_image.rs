@@ -82,6 +82,11 @@ pub enum ElfImageError {
         /// File length.
         len: usize,
     },
+    /// The program header table overlaps the ELF header, whose section
+    /// table fields the image clears: the image's program headers would
+    /// differ from the file's.
+    #[error("program header table at offset {0} overlaps the 64-byte ELF header; the file is corrupt or hostile")]
+    ProgramHeadersInHeader(u64),
     /// A segment's file range does not fit in the file.
     #[error("program header {index} covers [{start}, {end}) outside the {len}-byte file; the file is truncated or corrupt")]
     SegmentOutsideFile {
@@ -197,6 +202,9 @@ impl LoadableRanges {
             return Err(ElfImageError::BadProgramHeaderCount(phnum));
         }
         let phoff = u64_at(bytes, 32);
+        if phoff < EHDR_LEN as u64 {
+            return Err(ElfImageError::ProgramHeadersInHeader(phoff));
+        }
         let table_len = u64::from(phnum) * PHDR_LEN as u64;
         let table = range_in_file(phoff, table_len, len).ok_or(
             ElfImageError::ProgramHeadersOutsideFile {
@@ -216,14 +224,20 @@ impl LoadableRanges {
             let p_offset = u64_at(bytes, at + 8);
             let p_filesz = u64_at(bytes, at + 32);
             let p_memsz = u64_at(bytes, at + 40);
-            let range = range_in_file(p_offset, p_filesz, len).ok_or(
-                ElfImageError::SegmentOutsideFile {
+            // An empty file range covers no byte, so where it points does
+            // not matter; requiring it inside the file would make the
+            // canonical image, which drops everything after the last
+            // covered byte, refuse its own program headers.
+            let range = if p_filesz == 0 {
+                0..0
+            } else {
+                range_in_file(p_offset, p_filesz, len).ok_or(ElfImageError::SegmentOutsideFile {
                     index,
                     start: p_offset,
                     end: p_offset.saturating_add(p_filesz),
                     len,
-                },
-            )?;
+                })?
+            };
             if p_type == PT_LOAD {
                 if p_filesz > p_memsz {
                     return Err(ElfImageError::FileSizeExceedsMemSize(index));
@@ -364,6 +378,36 @@ mod tests {
             canonical_image(&elf),
             Err(ElfImageError::SegmentOutsideFile { .. })
         ));
+    }
+
+    /// Found by the `elf_image` fuzz target: an empty segment whose offset
+    /// lies after the last covered byte made the canonical image refuse
+    /// its own headers, so it was not its own canonical image.
+    #[test]
+    fn empty_segment_past_the_image_keeps_the_image_canonical() {
+        let mut elf = tiny_elf(300, &[0x55; 1000]);
+        elf[56..58].copy_from_slice(&2u16.to_le_bytes());
+        let ph = 64 + 56;
+        elf[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+        elf[ph + 8..ph + 16].copy_from_slice(&1200u64.to_le_bytes());
+        elf[ph + 32..ph + 48].fill(0);
+        let image = canonical_image(&elf).unwrap();
+        assert_eq!(image.len(), 300);
+        assert_eq!(canonical_image(&image).unwrap(), image);
+    }
+
+    /// Found by the `elf_image` fuzz target: a program header table
+    /// starting inside the ELF header had its first entry changed by the
+    /// cleared section-table fields, so the image described other
+    /// segments than the file.
+    #[test]
+    fn program_headers_inside_the_elf_header_are_refused() {
+        let mut elf = tiny_elf(200, b"");
+        elf[32..40].copy_from_slice(&63u64.to_le_bytes());
+        assert_eq!(
+            canonical_image(&elf),
+            Err(ElfImageError::ProgramHeadersInHeader(63))
+        );
     }
 
     #[test]
