@@ -3,24 +3,7 @@
 //! restart. The isolation tests expect the host to get an error, and to
 //! survive.
 
-use modhash_plugin::{export, Error, Plugin};
-
-struct Hostile;
-
-impl Plugin for Hostile {
-    const NAME: &'static std::ffi::CStr = c"hostile-exec";
-
-    fn create(_config: &[u8]) -> Result<Self, Error> {
-        Ok(Hostile)
-    }
-
-    fn call(&mut self, method: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
-        match method {
-            0 => attack(input),
-            _ => Ok(input.to_vec()),
-        }
-    }
-}
+use modhash_test_hostile_common::modhash_plugin::Error;
 
 fn attack(_input: &[u8]) -> Result<Vec<u8>, Error> {
     use std::os::unix::process::CommandExt;
@@ -30,4 +13,4 @@ fn attack(_input: &[u8]) -> Result<Vec<u8>, Error> {
     Err(Error::new(format!("exec refused: {error}")))
 }
 
-export!(Hostile);
+modhash_test_hostile_common::hostile_module!(c"hostile-exec", attack);

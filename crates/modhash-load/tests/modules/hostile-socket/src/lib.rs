@@ -3,24 +3,7 @@
 //! restart. The isolation tests expect the host to get an error, and to
 //! survive.
 
-use modhash_plugin::{export, Error, Plugin};
-
-struct Hostile;
-
-impl Plugin for Hostile {
-    const NAME: &'static std::ffi::CStr = c"hostile-socket";
-
-    fn create(_config: &[u8]) -> Result<Self, Error> {
-        Ok(Hostile)
-    }
-
-    fn call(&mut self, method: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
-        match method {
-            0 => attack(input),
-            _ => Ok(input.to_vec()),
-        }
-    }
-}
+use modhash_test_hostile_common::modhash_plugin::Error;
 
 fn attack(_input: &[u8]) -> Result<Vec<u8>, Error> {
     match std::net::UdpSocket::bind("127.0.0.1:0") {
@@ -29,4 +12,4 @@ fn attack(_input: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
-export!(Hostile);
+modhash_test_hostile_common::hostile_module!(c"hostile-socket", attack);

@@ -3,24 +3,7 @@
 //! restart. The isolation tests expect the host to get an error, and to
 //! survive.
 
-use modhash_plugin::{export, Error, Plugin};
-
-struct Hostile;
-
-impl Plugin for Hostile {
-    const NAME: &'static std::ffi::CStr = c"hostile-write";
-
-    fn create(_config: &[u8]) -> Result<Self, Error> {
-        Ok(Hostile)
-    }
-
-    fn call(&mut self, method: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
-        match method {
-            0 => attack(input),
-            _ => Ok(input.to_vec()),
-        }
-    }
-}
+use modhash_test_hostile_common::modhash_plugin::Error;
 
 fn attack(input: &[u8]) -> Result<Vec<u8>, Error> {
     let path = std::str::from_utf8(input).map_err(|_| Error::from("input is not a path"))?;
@@ -30,4 +13,4 @@ fn attack(input: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
-export!(Hostile);
+modhash_test_hostile_common::hostile_module!(c"hostile-write", attack);
