@@ -7,7 +7,6 @@ use std::fs;
 
 use modhash::{Digest, Profile};
 use modhash_load::{Action, CallError, DigestSet, LoadError, Loader, Verdict};
-use modhash_plugin::host::FailureKind;
 
 fn digest(profile: Profile, bytes: &[u8]) -> Digest {
     profile.digest(bytes).expect("digest")
@@ -34,22 +33,7 @@ fn module_errors_and_panics_reach_the_host_as_errors() {
     let path = common::variant_a();
     let loader = Loader::new(DigestSet::new(Profile::ElfImage, [], Action::Taint));
     let module = loader.load(path).expect("load");
-    match module.call(2, b"") {
-        Err(CallError::Module(failure)) => {
-            assert_eq!(failure.kind, FailureKind::Panic);
-            assert!(
-                failure.message.contains("method 2 always panics"),
-                "{failure}"
-            );
-        }
-        other => panic!("expected a caught panic, got {other:?}"),
-    }
-    match module.call(99, b"") {
-        Err(CallError::Module(failure)) => assert_eq!(failure.kind, FailureKind::Error),
-        other => panic!("expected an error, got {other:?}"),
-    }
-    // Still usable afterwards.
-    assert_eq!(module.call(1, b"x").expect("call"), b"x");
+    common::assert_failures_reach_the_host(|method, input| module.call(method, input));
     let refused = loader
         .load_with_config(path, b"refuse")
         .expect_err("create refuses");

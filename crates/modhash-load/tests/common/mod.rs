@@ -74,3 +74,28 @@ pub fn c_module(dir: &Path) -> PathBuf {
     );
     out
 }
+
+/// Checks, through `call` (in-process or isolated alike), that the variant
+/// module's panics and errors reach the host as errors and leave the module
+/// usable.
+pub fn assert_failures_reach_the_host(
+    call: impl Fn(u32, &[u8]) -> Result<Vec<u8>, modhash_load::CallError>,
+) {
+    use modhash_load::CallError;
+    use modhash_plugin::host::FailureKind;
+    match call(2, b"") {
+        Err(CallError::Module(failure)) => {
+            assert_eq!(failure.kind, FailureKind::Panic);
+            assert!(
+                failure.message.contains("method 2 always panics"),
+                "{failure}"
+            );
+        }
+        other => panic!("expected a caught panic, got {other:?}"),
+    }
+    match call(99, b"") {
+        Err(CallError::Module(failure)) => assert_eq!(failure.kind, FailureKind::Error),
+        other => panic!("expected a module error, got {other:?}"),
+    }
+    assert_eq!(call(1, b"still").expect("call after failures"), b"still");
+}
