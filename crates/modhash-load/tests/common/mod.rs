@@ -1,6 +1,7 @@
 //! Building and preparing the test modules.
 
 #![allow(dead_code, reason = "each test target uses a different subset")]
+#![allow(clippy::panic, reason = "a failed expectation is a test failure")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
