@@ -9,26 +9,12 @@
     reason = "test helpers: a failed expectation is a test failure, and JSON indexing yields Null, not a panic"
 )]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-/// The kernel module tree, or `None` (with a note) when no test data is set.
-fn kernel_tree() -> Option<PathBuf> {
-    let Some(data) = std::env::var_os("MODHASH_TESTDATA") else {
-        eprintln!("skipped: set MODHASH_TESTDATA (scripts/fetch-testdata)");
-        return None;
-    };
-    let modules = Path::new(&data).join("linux-image/lib/modules");
-    let version = std::fs::read_dir(&modules)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-testdata", modules.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .min()
-        .unwrap_or_else(|| panic!("{}: no kernel version inside", modules.display()));
-    Some(version.join("kernel"))
-}
 
 /// Copies `src` to `dst` with the appended signature of every file removed;
 /// returns how many files were copied.
@@ -87,7 +73,10 @@ fn paths_of(report: &Value, class: &str) -> Vec<String> {
 
 #[test]
 fn signed_tree_against_stripped_copy_changed_module_and_removed_file() {
-    let Some(tree) = kernel_tree() else { return };
+    let Some(data) = common::testdata() else {
+        return;
+    };
+    let tree = common::kernel_modules(&data);
     let scratch = tempfile::tempdir().expect("temporary directory");
     let copy = scratch.path().join("kernel");
     let files = copy_stripped(&tree, &copy);
