@@ -2,15 +2,16 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, TryLockError};
 
+use modhash::elf_image::LoadableRanges;
 use modhash::profile::ProfileError;
-use modhash::Digest;
+use modhash::{Digest, Profile};
 
 use crate::inprocess::{InProcess, OpenError};
 use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
-use crate::memfd::{read_module, ImageError, SealedImage, DEFAULT_SIZE_CAP};
+use crate::memfd::{read_module_into, ImageError, ModuleBytes, SealedImage, DEFAULT_SIZE_CAP};
 use crate::module::{Backend, Module};
 
 /// The environment variable that makes every module run isolated. It can
@@ -74,6 +75,54 @@ pub struct Loader<J> {
     force_isolation: bool,
     worker: WorkerConfig,
     tainted: Mutex<Vec<Tainted>>,
+    scratch: Mutex<Scratch>,
+}
+
+/// Buffers a [`Loader`] reuses from one load to the next. Fresh buffers
+/// would be fresh heap pages on every load, and faulting those in costs more
+/// than the copies themselves; buffers above [`SCRATCH_KEEP`] are not kept.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The snapshot of the file.
+    file: ModuleBytes,
+    /// The canonical `elf-image` image built from it.
+    image: Vec<u8>,
+}
+
+/// Largest buffer a loader keeps between loads: real modules fit, one huge
+/// module does not pin its size in memory for the life of the loader.
+const SCRATCH_KEEP: usize = 16 * 1024 * 1024;
+
+impl Scratch {
+    /// Drops buffers too large to keep.
+    fn trim(&mut self) {
+        if self.file.len() > SCRATCH_KEEP {
+            self.file = ModuleBytes::new();
+        }
+        if self.image.capacity() > SCRATCH_KEEP {
+            self.image = Vec::new();
+        }
+    }
+}
+
+/// The bytes `profile` hashes in `file`: borrowed where they are a prefix
+/// of it, else built in `out` (reusing its allocation).
+fn image_of<'a>(
+    profile: Profile,
+    file: &'a [u8],
+    out: &'a mut Vec<u8>,
+) -> Result<&'a [u8], ProfileError> {
+    if profile == Profile::ElfImage {
+        LoadableRanges::parse(file)?.write_image(file, out);
+        return Ok(out);
+    }
+    match profile.hashed_bytes(file)? {
+        std::borrow::Cow::Borrowed(bytes) => Ok(bytes),
+        std::borrow::Cow::Owned(bytes) => {
+            *out = bytes;
+            Ok(out)
+        }
+    }
 }
 
 impl<J: Judge> Loader<J> {
@@ -93,6 +142,7 @@ impl<J: Judge> Loader<J> {
             force_isolation,
             worker: WorkerConfig::default(),
             tainted: Mutex::new(Vec::new()),
+            scratch: Mutex::new(Scratch::default()),
         }
     }
 
@@ -133,20 +183,18 @@ impl<J: Judge> Loader<J> {
         config: &[u8],
     ) -> Result<Module, LoadError> {
         let path = path.as_ref();
-        let file = read_module(path, self.size_cap)?;
-        let profile = self.judge.profile();
-        let image = profile
-            .hashed_bytes(&file)
-            .map_err(|source| LoadError::Profile { profile, source })?;
-        let sealed = SealedImage::new(&image)?;
-        drop(image);
+        // Loads on other threads at the same time get buffers of their own.
+        let mut shared = match self.scratch.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let mut own = Scratch::default();
+        let scratch = shared.as_deref_mut().unwrap_or(&mut own);
+        let (sealed, verdict) = self.seal_and_judge(path, scratch)?;
+        scratch.trim();
+        drop(shared);
         let digest = sealed.digest();
-        let verdict = self.judge.judge(&Candidate {
-            path,
-            file: &file,
-            digest,
-        });
-        drop(file);
 
         let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
             (true, _) if self.force_isolation => {
@@ -173,6 +221,26 @@ impl<J: Judge> Loader<J> {
             }
         };
         Ok(Module::new(path.to_owned(), digest, verdict, backend))
+    }
+
+    /// Reads `path` once, seals the profile's image of it and judges the
+    /// sealed bytes.
+    fn seal_and_judge(
+        &self,
+        path: &Path,
+        scratch: &mut Scratch,
+    ) -> Result<(SealedImage, Verdict), LoadError> {
+        read_module_into(path, self.size_cap, &mut scratch.file)?;
+        let profile = self.judge.profile();
+        let image = image_of(profile, &scratch.file, &mut scratch.image)
+            .map_err(|source| LoadError::Profile { profile, source })?;
+        let sealed = SealedImage::new(image)?;
+        let verdict = self.judge.judge(&Candidate {
+            path,
+            file: &scratch.file,
+            digest: sealed.digest(),
+        });
+        Ok((sealed, verdict))
     }
 
     /// Hands a sealed image to an isolated worker.

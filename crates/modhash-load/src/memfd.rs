@@ -8,7 +8,7 @@
 //! change between the hash and the `dlopen` (or the hand-over to a worker).
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -48,6 +48,65 @@ pub enum ImageError {
     Memfd(#[source] io::Error),
 }
 
+/// Alignment of the buffers the kernel copies module bytes into.
+///
+/// The kernel copies to user space with `rep movsb`; on CPUs such as AMD
+/// Zen that copy is about 7× slower when the destination is not 32-byte
+/// aligned (390 KB from the page cache: 140 µs at offset 16, 19 µs at
+/// offset 64). `malloc` aligns large blocks to 16 bytes only, so every
+/// buffer here starts at a cache-line boundary instead.
+const ALIGN: usize = 64;
+
+/// How many bytes of the sealed image are hashed per `pread`: a buffer on
+/// the stack that stays in the L1/L2 cache between the copy and the hash.
+const HASH_CHUNK: usize = 32 * 1024;
+
+/// A snapshot of a module file's bytes, stored at a cache-line boundary
+/// (see [`ALIGN`]). Dereferences to the bytes.
+///
+/// [`read_module_into`] reuses its allocation: a fresh buffer for every
+/// load means fresh heap pages, and faulting them in costs more than
+/// reading the file (about 1 µs per 4 KiB page).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleBytes {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl ModuleBytes {
+    /// An empty snapshot, to be filled by [`read_module_into`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empties the buffer and makes room for `len` bytes starting at a
+    /// cache-line boundary, reallocating only if it is too small.
+    fn clear_for(&mut self, len: usize) {
+        let needed = len.saturating_add(ALIGN);
+        if self.buf.capacity() < needed {
+            self.buf = Vec::with_capacity(needed);
+        }
+        // `align_offset` may decline to compute an offset; the buffer is
+        // then merely slower, never wrong.
+        self.start = self.buf.as_ptr().align_offset(ALIGN).min(ALIGN - 1);
+        self.buf.clear();
+        self.buf.resize(self.start, 0);
+    }
+
+    /// Bytes held.
+    fn held(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+}
+
+impl std::ops::Deref for ModuleBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
+}
+
 /// Opens `path` once (`O_CLOEXEC`; a symlink is resolved once, by this
 /// open), checks that it is a regular file no larger than `cap`, and returns
 /// a snapshot of its bytes.
@@ -55,7 +114,15 @@ pub enum ImageError {
 /// The snapshot is what everything after works on: if the file is rewritten
 /// while it is read, the result may be a mix of versions, but it is the one
 /// mix that is then hashed and loaded.
-pub fn read_module(path: &Path, cap: u64) -> Result<Vec<u8>, ImageError> {
+pub fn read_module(path: &Path, cap: u64) -> Result<ModuleBytes, ImageError> {
+    let mut bytes = ModuleBytes::new();
+    read_module_into(path, cap, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_module`] into `into`, reusing its allocation; `into` holds the
+/// snapshot afterwards (and nothing meaningful after an error).
+pub fn read_module_into(path: &Path, cap: u64, into: &mut ModuleBytes) -> Result<(), ImageError> {
     // O_NONBLOCK so that opening a FIFO does not hang; it changes nothing
     // for regular files. O_NOCTTY so a terminal cannot become ours.
     let fd = rustix::fs::open(
@@ -72,16 +139,26 @@ pub fn read_module(path: &Path, cap: u64) -> Result<Vec<u8>, ImageError> {
     if size > cap {
         return Err(ImageError::TooLarge { cap });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    // Read one byte past the cap to notice a file that grew after fstat.
-    File::from(fd)
-        .take(cap.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(ImageError::Read)?;
-    if bytes.len() as u64 > cap {
-        return Err(ImageError::TooLarge { cap });
+    let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+    // One byte more than fstat said, so that the end of the file is seen
+    // without growing the buffer (growing it could move it off the
+    // alignment).
+    into.clear_for(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    loop {
+        // Read one byte past the cap at most, to notice a file that grew
+        // after fstat.
+        if into.held() > limit {
+            return Err(ImageError::TooLarge { cap });
+        }
+        if into.buf.len() == into.buf.capacity() {
+            into.buf.reserve(HASH_CHUNK);
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut into.buf)) {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(ImageError::Read(e.into())),
+        }
     }
-    Ok(bytes)
 }
 
 /// A module image in a sealed memfd, with the SHA-256 of its sealed bytes.
@@ -163,33 +240,44 @@ fn create_memfd() -> io::Result<OwnedFd> {
     }
 }
 
-/// SHA-256 of the `len` bytes of a sealed memfd, read through a private
-/// read-only mapping (no copy).
+/// SHA-256 of the `len` bytes of a sealed memfd, read in cache-sized
+/// chunks into one aligned buffer.
+///
+/// Reading beats mapping here: a private mapping of fresh shmem pages costs
+/// page faults and a TLB shootdown on unmap, more than copying the chunk
+/// into a buffer that stays in the cache (see docs/performance.md).
 fn hash_sealed(fd: BorrowedFd<'_>, len: usize) -> io::Result<Digest> {
-    if len == 0 {
-        return Ok(Digest::sha256(&[]));
+    use sha2::Digest as _;
+
+    /// The chunk buffer, aligned for the kernel's copy (see [`ALIGN`]).
+    #[repr(align(64))]
+    struct Chunk([u8; HASH_CHUNK]);
+
+    let mut hasher = sha2::Sha256::new();
+    let mut chunk = Chunk([0; HASH_CHUNK]);
+    let mut offset = 0usize;
+    while offset < len {
+        let want = HASH_CHUNK.min(len - offset);
+        let dst = chunk.0.get_mut(..want).unwrap_or_default();
+        match rustix::io::pread(fd, &mut *dst, u64::try_from(offset).unwrap_or(u64::MAX)) {
+            // Sealed against shrinking: an early end would mean the size
+            // changed, which the seals rule out; refuse rather than hash
+            // fewer bytes.
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the sealed memfd is shorter than its size",
+                ))
+            }
+            Ok(n) => {
+                hasher.update(dst.get(..n).unwrap_or_default());
+                offset += n;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    // SAFETY: a fresh mapping at an address the kernel chooses, so no
-    // existing memory is affected.
-    let ptr = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            len,
-            rustix::mm::ProtFlags::READ,
-            rustix::mm::MapFlags::PRIVATE,
-            fd,
-            0,
-        )
-    }?;
-    // SAFETY: the mapping covers `len` readable bytes. The memfd is sealed
-    // against shrinking (so no access can fault with SIGBUS) and against
-    // writing (so no one can change the bytes while they are borrowed).
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
-    let digest = Digest::sha256(bytes);
-    // SAFETY: unmaps exactly the mapping made above; `bytes` is not used
-    // after this.
-    unsafe { rustix::mm::munmap(ptr, len) }?;
-    Ok(digest)
+    Ok(Digest(hasher.finalize().into()))
 }
 
 #[cfg(test)]
@@ -210,6 +298,40 @@ mod tests {
             rustix::fs::ftruncate(image.fd(), 1).is_err(),
             "sealed memfd shrank"
         );
+    }
+
+    #[test]
+    fn images_of_every_length_around_the_hash_chunk_hash_like_memory() {
+        for len in [
+            0,
+            1,
+            HASH_CHUNK - 1,
+            HASH_CHUNK,
+            HASH_CHUNK + 1,
+            3 * HASH_CHUNK + 7,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let image = SealedImage::new(&bytes).expect("seal");
+            assert_eq!(image.digest(), Digest::sha256(&bytes), "length {len}");
+        }
+    }
+
+    #[test]
+    fn a_reused_snapshot_holds_exactly_the_new_file_at_a_cache_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (big, small) = (dir.path().join("big"), dir.path().join("small"));
+        std::fs::write(&big, vec![7u8; 100_000]).expect("write");
+        std::fs::write(&small, b"small module").expect("write");
+        let mut bytes = ModuleBytes::new();
+        for (path, expected) in [
+            (&big, vec![7u8; 100_000]),
+            (&small, b"small module".to_vec()),
+            (&big, vec![7u8; 100_000]),
+        ] {
+            read_module_into(path, DEFAULT_SIZE_CAP, &mut bytes).expect("read");
+            assert_eq!(&*bytes, expected.as_slice());
+            assert_eq!(bytes.as_ptr().align_offset(ALIGN), 0, "not aligned");
+        }
     }
 
     #[test]
