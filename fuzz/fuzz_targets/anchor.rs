@@ -54,6 +54,9 @@ fuzz_target!(|bytes: &[u8]| {
         );
     }
     if let Ok((_, anchor)) = seal::read(&sealed) {
-        assert!(anchor.anchors(&MANIFEST), "the sealed host does not anchor the manifest");
+        assert!(
+            anchor.anchors(&MANIFEST),
+            "the sealed host does not anchor the manifest"
+        );
     }
 });

@@ -42,7 +42,11 @@ fuzz_target!(|der: &[u8]| {
     let identity = linux::signer_identity(&module);
     // No sidecar files exist at this path, so only the appended signature
     // is checked.
-    let verdict = RING.check(Path::new("/nonexistent/modhash-fuzz/module.ko"), &module, None);
+    let verdict = RING.check(
+        Path::new("/nonexistent/modhash-fuzz/module.ko"),
+        &module,
+        None,
+    );
     if verdict.is_ok() {
         assert!(
             matches!(identity, Ok(Some(_))),

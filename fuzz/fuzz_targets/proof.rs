@@ -22,6 +22,9 @@ fuzz_target!(|bytes: &[u8]| {
     assert_eq!(again.to_string(), printed);
     let root = proof.root();
     if root.is_some() {
-        assert!(proof.index < proof.tree_size, "a path led to a root from outside the tree");
+        assert!(
+            proof.index < proof.tree_size,
+            "a path led to a root from outside the tree"
+        );
     }
 });
