@@ -18,7 +18,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -41,30 +41,40 @@ enum Case {
     Load,
     Unload,
     Read,
+    ReadMisaligned,
     Image,
     MemfdWrite,
     Seal,
     Hash,
     DlopenMemfd,
+    Probe,
     Alloc,
     Copy,
 }
 
-const CASES: [(Case, &str); 13] = [
+const CASES: [(Case, &str); 15] = [
     (Case::Sha, "sha256 of the image (one pass)"),
     (Case::PlainLoad, "plain load: dlopen file + ABI create"),
     (Case::PlainUnload, "plain unload: destroy + dlclose"),
     (Case::Load, "verify-and-load (Loader::load)"),
     (Case::Unload, "unload (destroy, dlclose, close)"),
     (Case::Read, "  read (open, fstat, read)"),
+    (Case::ReadMisaligned, "    same read, 16 bytes past a page"),
     (Case::Image, "  image (elf-image canonical copy)"),
     (Case::MemfdWrite, "  memfd create + write"),
     (Case::Seal, "  seal"),
     (Case::Hash, "  sha256 of the sealed memfd"),
     (Case::DlopenMemfd, "  dlopen memfd + ABI create"),
+    (Case::Probe, "    of which: RTLD_NOLOAD probe"),
     (Case::Alloc, "  floor: shmem pages (fallocate)"),
     (Case::Copy, "  floor: copy into allocated pages"),
 ];
+
+/// The comparison read lands this far past a page boundary: where glibc's
+/// malloc puts the blocks it serves with mmap (128 KiB and up), so where a
+/// plain `Vec<u8>` snapshot of a module would be.
+const MISALIGNMENT: usize = 16;
+const PAGE: usize = 4096;
 
 const SEALS: SealFlags = SealFlags::SHRINK
     .union(SealFlags::GROW)
@@ -145,6 +155,8 @@ fn main() {
     // The loader reuses its buffers from load to load; so do its steps here.
     let mut file_buffer = ModuleBytes::new();
     let mut image_buffer = Vec::new();
+    let mut misaligned = vec![0u8; file.len() + 2 * PAGE];
+    let misaligned_at = misaligned.as_ptr().align_offset(PAGE) + MISALIGNMENT;
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); CASES.len()];
     for _ in 0..rounds {
         for ((case, _), out) in CASES.iter().zip(samples.iter_mut()) {
@@ -174,6 +186,13 @@ fn main() {
                 }
                 Case::Read => time(|| {
                     read_module_into(&path, DEFAULT_SIZE_CAP, &mut file_buffer).expect("read");
+                }),
+                Case::ReadMisaligned => time(|| {
+                    let dst = misaligned
+                        .get_mut(misaligned_at..misaligned_at + file.len())
+                        .expect("buffer");
+                    let fd = std::fs::File::open(&path).expect("open");
+                    rustix::io::pread(&fd, dst, 0).expect("read");
                 }),
                 Case::Image => time(|| {
                     let ranges = LoadableRanges::parse(&file).expect("image");
@@ -209,6 +228,11 @@ fn main() {
                     let t = time(|| module = Some(InProcess::open(sealed, b"").expect("open")));
                     drop(module);
                     t
+                }
+                Case::Probe => {
+                    let sealed = SealedImage::new(&image).expect("seal");
+                    let path = format!("/proc/self/fd/{}", sealed.fd().as_raw_fd());
+                    time(|| assert!(!is_resident(Path::new(&path))))
                 }
                 Case::Alloc => {
                     let fd = memfd();
