@@ -81,12 +81,22 @@ pub struct Loader<J> {
 /// Buffers a [`Loader`] reuses from one load to the next. Fresh buffers
 /// would be fresh heap pages on every load, and faulting those in costs more
 /// than the copies themselves; buffers above [`SCRATCH_KEEP`] are not kept.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Scratch {
     /// The snapshot of the file.
     file: ModuleBytes,
     /// The canonical `elf-image` image built from it.
     image: Vec<u8>,
+}
+
+/// Sizes only: the buffers hold the last module's bytes.
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch")
+            .field("file", &self.file)
+            .field("image_capacity", &self.image.capacity())
+            .finish()
+    }
 }
 
 /// Largest buffer a loader keeps between loads: real modules fit, one huge
@@ -96,7 +106,7 @@ const SCRATCH_KEEP: usize = 16 * 1024 * 1024;
 impl Scratch {
     /// Drops buffers too large to keep.
     fn trim(&mut self) {
-        if self.file.len() > SCRATCH_KEEP {
+        if self.file.capacity() > SCRATCH_KEEP {
             self.file = ModuleBytes::new();
         }
         if self.image.capacity() > SCRATCH_KEEP {
@@ -292,6 +302,31 @@ mod tests {
         assert!(!loader.forces_isolation());
         let loader = Loader::with_environment(judge(Action::Taint), None, false);
         assert!(!loader.forces_isolation());
+    }
+
+    #[test]
+    fn scratch_keeps_ordinary_buffers_and_drops_huge_ones() {
+        let mut scratch = Scratch {
+            file: ModuleBytes::new(),
+            image: Vec::with_capacity(1024),
+        };
+        scratch.trim();
+        assert!(scratch.image.capacity() >= 1024);
+        scratch.image = Vec::with_capacity(SCRATCH_KEEP + 1);
+        scratch.trim();
+        assert_eq!(scratch.image.capacity(), 0);
+    }
+
+    #[test]
+    fn prefix_profiles_borrow_the_snapshot() {
+        let file = b"not an ELF file".as_slice();
+        let mut out = Vec::new();
+        let image = image_of(Profile::File, file, &mut out).expect("file profile");
+        assert!(std::ptr::eq(image, file));
+        assert!(matches!(
+            image_of(Profile::ElfImage, file, &mut out),
+            Err(ProfileError::ElfImage(_))
+        ));
     }
 
     #[test]

@@ -68,7 +68,7 @@ const HASH_CHUNK: usize = 32 * 1024;
 /// [`read_module_into`] reuses its allocation: a fresh buffer for every
 /// load means fresh heap pages, and faulting them in costs more than
 /// reading the file (about 1 µs per 4 KiB page).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ModuleBytes {
     buf: Vec<u8>,
     start: usize,
@@ -94,9 +94,21 @@ impl ModuleBytes {
         self.buf.resize(self.start, 0);
     }
 
+    /// Bytes allocated, held or not.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Bytes held.
     fn held(&self) -> usize {
         self.buf.len().saturating_sub(self.start)
+    }
+}
+
+/// The length only: a module's bytes are no use in a debug dump.
+impl std::fmt::Debug for ModuleBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModuleBytes({} bytes)", self.len())
     }
 }
 
