@@ -62,6 +62,9 @@ const ALIGN: usize = 64;
 /// the stack that stays in the L1/L2 cache between the copy and the hash.
 const HASH_CHUNK: usize = 32 * 1024;
 
+/// How much more room to make when a file turns out longer than fstat said.
+const GROWTH_CHUNK: usize = 64 * 1024;
+
 /// A snapshot of a module file's bytes, stored at a cache-line boundary
 /// (see [`ALIGN`]). Dereferences to the bytes.
 ///
@@ -158,13 +161,13 @@ pub fn read_module_into(path: &Path, cap: u64, into: &mut ModuleBytes) -> Result
     // alignment).
     into.clear_for(usize::try_from(size).unwrap_or(0).saturating_add(1));
     loop {
-        // Read one byte past the cap at most, to notice a file that grew
-        // after fstat.
+        // More than `cap` bytes: the file grew after fstat.
         if into.held() > limit {
             return Err(ImageError::TooLarge { cap });
         }
+        // Still not at the end: the file grew; read on in chunks.
         if into.buf.len() == into.buf.capacity() {
-            into.buf.reserve(HASH_CHUNK);
+            into.buf.reserve(GROWTH_CHUNK);
         }
         match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut into.buf)) {
             Ok(0) => return Ok(()),
@@ -345,6 +348,20 @@ mod tests {
             assert_eq!(&*bytes, expected.as_slice());
             assert_eq!(bytes.as_ptr().align_offset(ALIGN), 0, "not aligned");
         }
+    }
+
+    #[test]
+    fn files_longer_than_fstat_says_are_read_whole_and_capped() {
+        // procfs files report size 0 and then return content: the same as a
+        // file that grew between fstat and read.
+        let path = Path::new("/proc/self/maps");
+        let bytes = read_module(path, DEFAULT_SIZE_CAP).expect("read");
+        assert!(bytes.len() > 100, "read {} bytes", bytes.len());
+        assert!(bytes.ends_with(b"\n"), "read stopped early");
+        assert!(matches!(
+            read_module(path, 10),
+            Err(ImageError::TooLarge { cap: 10 })
+        ));
     }
 
     #[test]
