@@ -1,5 +1,10 @@
 //! Sealing is deterministic, idempotent and changes only the record.
 #![cfg(feature = "seal")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed expectation is a test failure"
+)]
 
 use std::path::Path;
 
