@@ -136,7 +136,10 @@ pub fn read(host: &[u8]) -> Result<(Slot, Anchor), SealError> {
     let slot = locate(host)?;
     let record = host
         .get(slot.offset..slot.offset + RECORD_LEN)
-        .ok_or(SealError::NoSlot)?;
+        .ok_or(SealError::BadRecord {
+            offset: slot.offset,
+            source: AnchorError::Truncated,
+        })?;
     let anchor = Anchor::parse(record).map_err(|source| SealError::BadRecord {
         offset: slot.offset,
         source,

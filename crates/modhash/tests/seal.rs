@@ -56,3 +56,20 @@ fn resealing_with_another_manifest_replaces_the_root() {
     assert!(!anchor.anchors(&manifest(1)));
     assert_eq!(seal::read(&c_host()).unwrap().1, Anchor::Unsealed);
 }
+
+#[test]
+fn a_magic_too_close_to_the_end_is_a_truncated_record() {
+    let host = c_host();
+    let slot = seal::locate(&host).unwrap();
+    // An ELF file without a section table whose only magic is cut short.
+    let mut cut = host[..slot.offset + 20].to_vec();
+    cut[40..48].fill(0);
+    cut[60..64].fill(0);
+    assert!(matches!(
+        seal::read(&cut),
+        Err(seal::SealError::BadRecord {
+            source: modhash::anchor::AnchorError::Truncated,
+            ..
+        })
+    ));
+}
