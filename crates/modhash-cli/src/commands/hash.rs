@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use modhash::input::ReadBuffer;
 use modhash::{Digest, Profile};
 
 use crate::output::{print_json, CommandResult, Failure, Outcome};
@@ -32,8 +33,9 @@ struct HashLine<'a> {
 
 pub fn run(args: Args) -> CommandResult {
     let mut lines = Vec::with_capacity(args.files.len());
+    let mut buffer = ReadBuffer::new();
     for path in &args.files {
-        let digest = digest_file(path, args.profile)?;
+        let digest = digest_file(path, args.profile, &mut buffer)?;
         lines.push(HashLine {
             path,
             profile: args.profile,
@@ -50,11 +52,16 @@ pub fn run(args: Args) -> CommandResult {
     Ok(Outcome::Yes)
 }
 
-/// Reads `path` once and digests it under `profile`.
-pub fn digest_file(path: &std::path::Path, profile: Profile) -> Result<Digest, Failure> {
-    let bytes = modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN)
+/// Reads `path` once, into `buffer`, and digests it under `profile`.
+pub fn digest_file(
+    path: &std::path::Path,
+    profile: Profile,
+    buffer: &mut ReadBuffer,
+) -> Result<Digest, Failure> {
+    let bytes = buffer
+        .read_regular(path, modhash::input::DEFAULT_MAX_LEN)
         .map_err(|e| Failure::at(path, e))?;
     profile
-        .digest(&bytes)
+        .digest(bytes)
         .map_err(|e| Failure::at(path, format!("profile {profile}: {e}")))
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use modhash::input::ReadBuffer;
 use modhash::{Digest, Manifest, Profile};
 use rayon::prelude::*;
 
@@ -60,8 +61,8 @@ pub fn build(dir: &Path, profile: Profile, includes: &[String]) -> Result<Manife
     let bar = progress(files.len(), "hashing");
     let results: Vec<Result<(String, Digest), Failure>> = files
         .into_par_iter()
-        .map(|entry| {
-            let digest = digest_file(&entry.path, profile);
+        .map_init(ReadBuffer::new, |buffer, entry| {
+            let digest = digest_file(&entry.path, profile, buffer);
             bar.inc(1);
             digest.map(|d| (entry.relative, d))
         })

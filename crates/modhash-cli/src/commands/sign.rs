@@ -6,6 +6,8 @@ use modhash::signature::native::{self, SigningKey};
 use modhash::signature::sidecar_path;
 use modhash::{Digest, Profile};
 
+use modhash::input::ReadBuffer;
+
 use crate::commands::hash::digest_file;
 use crate::commands::manifest::write_atomically;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
@@ -64,8 +66,9 @@ pub fn run(args: Args) -> CommandResult {
         }
     }
     let mut reports = Vec::with_capacity(args.modules.len());
+    let mut buffer = ReadBuffer::new();
     for module in &args.modules {
-        let digest = digest_file(module, args.profile)?;
+        let digest = digest_file(module, args.profile, &mut buffer)?;
         let signature = key
             .sign(args.profile, &digest)
             .map_err(|e| Failure::at(&args.key, e))?;
