@@ -55,20 +55,36 @@ pub fn include_set(globs: &[String]) -> Result<Option<GlobSet>, Failure> {
 /// path; entries not matching `include` are left out (directories always
 /// stay, so a diff can report them).
 pub fn walk(root: &Path, include: Option<&GlobSet>) -> Result<Vec<Entry>, Failure> {
+    let mut entries = entries(root, include)?.collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
+    Ok(entries)
+}
+
+/// The entries of [`walk`] in the order the filesystem returns them, as
+/// they are found, so work on the first ones can start before the walk
+/// ends.
+pub fn entries<'a>(
+    root: &'a Path,
+    include: Option<&'a GlobSet>,
+) -> Result<impl Iterator<Item = Result<Entry, Failure>> + Send + 'a, Failure> {
     let meta = std::fs::metadata(root).map_err(|e| Failure::at(root, describe_io(&e)))?;
     if !meta.is_dir() {
         return Err(Failure::at(root, "not a directory"));
     }
-    let mut entries = Vec::new();
-    for item in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_owned();
-            Failure::at(
-                path,
-                e.io_error().map_or_else(|| e.to_string(), describe_io),
-            )
-        })?;
-        let relative = relative_path(root, item.path())?;
+    let walker = walkdir::WalkDir::new(root).follow_links(false).min_depth(1);
+    Ok(walker.into_iter().filter_map(move |item| {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_owned();
+                let reason = e.io_error().map_or_else(|| e.to_string(), describe_io);
+                return Some(Err(Failure::at(path, reason)));
+            }
+        };
+        let relative = match relative_path(root, item.path()) {
+            Ok(relative) => relative,
+            Err(failure) => return Some(Err(failure)),
+        };
         let file_type = item.file_type();
         let kind = if file_type.is_symlink() {
             EntryKind::Symlink
@@ -80,16 +96,14 @@ pub fn walk(root: &Path, include: Option<&GlobSet>) -> Result<Vec<Entry>, Failur
             EntryKind::Special
         };
         if kind != EntryKind::Directory && include.is_some_and(|set| !set.is_match(&relative)) {
-            continue;
+            return None;
         }
-        entries.push(Entry {
+        Some(Ok(Entry {
             relative,
             path: item.into_path(),
             kind,
-        });
-    }
-    entries.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
-    Ok(entries)
+        }))
+    }))
 }
 
 fn relative_path(root: &Path, path: &Path) -> Result<String, Failure> {

@@ -10,8 +10,8 @@ use modhash::{Digest, Manifest, Profile};
 use rayon::prelude::*;
 
 use crate::commands::hash::digest_file;
-use crate::output::{progress, CommandResult, Failure, Outcome};
-use crate::tree::{include_set, walk, EntryKind};
+use crate::output::{progress_spinner, CommandResult, Failure, Outcome};
+use crate::tree::{entries, include_set, EntryKind};
 
 /// Hash every regular file below DIR (symlinks are not followed) and write
 /// the manifest; the root goes to stderr.
@@ -51,26 +51,38 @@ pub fn run(args: Args) -> CommandResult {
     Ok(Outcome::Yes)
 }
 
-/// Hashes every regular file below `dir` matching `includes`, on all cores.
+/// Hashes every regular file below `dir` matching `includes`, on all cores,
+/// starting as soon as the walk finds the first files.
 pub fn build(dir: &Path, profile: Profile, includes: &[String]) -> Result<Manifest, Failure> {
     let include = include_set(includes)?;
-    let files: Vec<_> = walk(dir, include.as_ref())?
-        .into_iter()
-        .filter(|e| e.kind == EntryKind::File)
-        .collect();
-    let bar = progress(files.len(), "hashing");
-    let results: Vec<Result<(String, Digest), Failure>> = files
-        .into_par_iter()
+    let bar = progress_spinner("hashing");
+    let mut results: Vec<(String, Result<Digest, Failure>)> = entries(dir, include.as_ref())?
+        .par_bridge()
+        .filter_map(|entry| match entry {
+            Ok(entry) if entry.kind == EntryKind::File => Some(Ok(entry)),
+            Ok(_) => None,
+            Err(failure) => Some(Err(failure)),
+        })
         .map_init(ReadBuffer::new, |buffer, entry| {
-            let digest = digest_file(&entry.path, profile, buffer);
             bar.inc(1);
-            digest.map(|d| (entry.relative, d))
+            match entry {
+                Ok(entry) => {
+                    let digest = digest_file(&entry.path, profile, buffer);
+                    (entry.relative, digest)
+                }
+                // A walk error sorts first: it is reported before any file.
+                Err(failure) => (String::new(), Err(failure)),
+            }
         })
         .collect();
     bar.finish_and_clear();
     // Report the first failure in path order, whichever thread met it, so
     // the same tree always gives the same error.
-    let digests: Vec<(String, Digest)> = results.into_iter().collect::<Result<_, _>>()?;
+    results.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let digests = results
+        .into_iter()
+        .map(|(relative, digest)| digest.map(|d| (relative, d)))
+        .collect::<Result<Vec<_>, _>>()?;
     Manifest::new(profile, digests).map_err(|e| Failure::at(dir, e))
 }
 
