@@ -8,6 +8,7 @@
 //! not an ELF file, …).
 
 mod commands;
+mod files;
 mod output;
 mod tree;
 mod trust;

@@ -9,11 +9,7 @@ use modhash::seal;
 use modhash::signature::Keyring;
 
 use crate::commands::root::read_manifest;
-use crate::commands::seal::read_host;
 use crate::output::Failure;
-
-/// Largest key file read: certificates bundles are small.
-const MAX_KEY_FILE: u64 = 16 << 20;
 
 /// What the host trusts.
 #[derive(Debug, clap::Args)]
@@ -42,7 +38,7 @@ impl TrustArgs {
         let signatures = self.signature_trust()?;
         match (&self.host, signatures) {
             (Some(host_path), signatures) => {
-                let host = read_host(host_path)?;
+                let host = crate::files::read_module(host_path)?;
                 let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(host_path, e))?;
                 let evidence = match &self.manifest {
                     Some(path) => HashEvidence::Manifest(read_manifest(path)?),
@@ -65,8 +61,7 @@ impl TrustArgs {
         }
         let mut keyring = Keyring::new();
         for path in &self.keys {
-            let bytes = modhash::input::read_regular(path, MAX_KEY_FILE)
-                .map_err(|e| Failure::at(path, e))?;
+            let bytes = crate::files::read(path, crate::files::MAX_SMALL_FILE)?;
             keyring.add_file(&bytes).map_err(|e| Failure::at(path, e))?;
         }
         if let Some(dir) = &self.signtab {

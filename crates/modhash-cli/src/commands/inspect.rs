@@ -7,7 +7,7 @@ use modhash::linux_trailer::{self, ModuleSignatureInfo, Trailer};
 use modhash::signature::linux::{self, SignerIdentity};
 use modhash::{seal, Profile};
 
-use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::output::{print_json, CommandResult, Outcome};
 
 /// Show what FILE is (ELF kind and class, or other), its appended trailer,
 /// its anchor if it is a host, and its digest under every profile.
@@ -63,8 +63,7 @@ struct ProfileDigest {
 }
 
 pub fn run(args: Args) -> CommandResult {
-    let bytes = modhash::input::read_regular(&args.file, modhash::input::DEFAULT_MAX_LEN)
-        .map_err(|e| Failure::at(&args.file, e))?;
+    let bytes = crate::files::read_module(&args.file)?;
     let trailer = match linux_trailer::split(&bytes) {
         Ok(split) => match split.trailer {
             Trailer::None => TrailerReport::None,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use modhash::signature::kernel_image::{self, Compression};
 use modhash::signature::{libcamera, linux, spki_key_id};
 
-use crate::commands::manifest::write_atomically;
+use crate::files::write_atomically;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Work with the public keys `modhash verify --keys` takes.
@@ -64,15 +64,13 @@ pub fn run(args: Args) -> CommandResult {
 fn extract(args: ExtractArgs) -> CommandResult {
     let (source, bytes_out, compression, keys) = match (&args.libcamera, &args.kernel) {
         (Some(so), _) => {
-            let bytes =
-                modhash::input::read_regular(so, MAX_INPUT).map_err(|e| Failure::at(so, e))?;
+            let bytes = crate::files::read(so, MAX_INPUT)?;
             let key = libcamera::extract_key(&bytes).map_err(|e| Failure::at(so, e))?;
             let id = spki_key_id(&key);
             (so, key, None, vec![id])
         }
         (None, Some(image)) => {
-            let bytes = modhash::input::read_regular(image, MAX_INPUT)
-                .map_err(|e| Failure::at(image, e))?;
+            let bytes = crate::files::read(image, MAX_INPUT)?;
             let found = kernel_image::certificates(&bytes).map_err(|e| Failure::at(image, e))?;
             let names = found
                 .certificates

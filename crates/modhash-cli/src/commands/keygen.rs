@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use modhash::signature::native::SigningKey;
 
-use crate::commands::manifest::write_atomically_with_mode;
 use crate::commands::sign::public_key_path;
+use crate::files::write_atomically_with_mode;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Write a new Ed25519 secret key to NAME (mode 0600) and its public key to

@@ -2,7 +2,6 @@
 //! write the manifest with its Merkle root.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use modhash::input::ReadBuffer;
@@ -10,6 +9,7 @@ use modhash::{Digest, Manifest, Profile};
 use rayon::prelude::*;
 
 use crate::commands::hash::digest_file;
+use crate::files::write_atomically;
 use crate::output::{progress_spinner, CommandResult, Failure, Outcome};
 use crate::tree::{entries, include_set, EntryKind};
 
@@ -84,31 +84,4 @@ pub fn build(dir: &Path, profile: Profile, includes: &[String]) -> Result<Manife
         .map(|(relative, digest)| digest.map(|d| (relative, d)))
         .collect::<Result<Vec<_>, _>>()?;
     Manifest::new(profile, digests).map_err(|e| Failure::at(dir, e))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, so readers see the old file or the new one, never a part.
-/// A replaced file keeps its permission bits; a new one gets 0644, as a
-/// shell redirection would under the usual umask.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode());
-    write_atomically_with_mode(path, bytes, mode)
-}
-
-/// [`write_atomically`] with explicit permission bits.
-pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Failure::at(path, e))?;
-    temp.write_all(bytes)
-        .and_then(|()| {
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
-        })
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| Failure::at(path, e))?;
-    temp.persist(path).map_err(|e| Failure::at(path, e.error))?;
-    Ok(())
 }

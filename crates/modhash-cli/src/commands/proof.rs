@@ -7,8 +7,8 @@ use modhash::linux_trailer::append_modhash_trailer;
 use modhash::proof::InclusionProof;
 use modhash::Profile;
 
-use crate::commands::manifest::write_atomically;
 use crate::commands::root::read_manifest;
+use crate::files::write_atomically;
 use crate::output::{CommandResult, Failure, Outcome};
 
 /// Write MODULE's RFC 6962 audit path in MANIFEST (with leaf index and tree
@@ -36,8 +36,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> CommandResult {
     let manifest = read_manifest(&args.manifest)?;
-    let bytes = modhash::input::read_regular(&args.module, modhash::input::DEFAULT_MAX_LEN)
-        .map_err(|e| Failure::at(&args.module, e))?;
+    let bytes = crate::files::read_module(&args.module)?;
     let profile = manifest.profile();
     let digest = profile
         .digest(&bytes)

@@ -41,8 +41,7 @@ pub fn run(args: Args) -> CommandResult {
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest, Failure> {
-    let bytes = modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN)
-        .map_err(|e| Failure::at(path, e))?;
+    let bytes = crate::files::read_module(path)?;
     let text =
         String::from_utf8(bytes).map_err(|_| Failure::at(path, "manifest is not UTF-8 text"))?;
     text.parse().map_err(|e| Failure::at(path, e))

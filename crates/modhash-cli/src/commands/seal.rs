@@ -1,12 +1,12 @@
 //! `modhash seal`: write a manifest's root into the host's anchor slot.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use modhash::seal;
 
-use crate::commands::manifest::write_atomically_with_mode;
 use crate::commands::root::read_manifest;
+use crate::files::write_atomically_with_mode;
 use crate::output::{CommandResult, Failure, Outcome};
 
 /// Write MANIFEST's root into HOST's anchor slot (in place, or to OUT).
@@ -31,7 +31,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> CommandResult {
     let manifest = read_manifest(&args.manifest)?;
-    let host = read_host(&args.host)?;
+    let host = crate::files::read_module(&args.host)?;
     if args.check {
         let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(&args.host, e))?;
         return Ok(if anchor.anchors(&manifest) {
@@ -56,10 +56,4 @@ pub fn run(args: Args) -> CommandResult {
     let (_, anchor) = seal::read(&sealed).map_err(|e| Failure::at(out, e))?;
     println!("{}: {}", out.display(), anchor);
     Ok(Outcome::Yes)
-}
-
-/// Reads a host binary.
-pub fn read_host(path: &Path) -> Result<Vec<u8>, Failure> {
-    modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN)
-        .map_err(|e| Failure::at(path, e))
 }

@@ -9,7 +9,7 @@ use modhash::{Digest, Profile};
 use modhash::input::ReadBuffer;
 
 use crate::commands::hash::digest_file;
-use crate::commands::manifest::write_atomically;
+use crate::files::write_atomically;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Sign each MODULE's digest with an Ed25519 key from `modhash keygen`.
@@ -54,8 +54,7 @@ pub fn public_key_path(secret: &Path) -> PathBuf {
 }
 
 pub fn run(args: Args) -> CommandResult {
-    let key_bytes =
-        modhash::input::read_regular(&args.key, 1 << 20).map_err(|e| Failure::at(&args.key, e))?;
+    let key_bytes = crate::files::read(&args.key, crate::files::MAX_SMALL_FILE)?;
     let key = SigningKey::from_openssh(&key_bytes).map_err(|e| Failure::at(&args.key, e))?;
     if let Some(dir) = &args.signtab {
         if !dir.is_dir() {

@@ -112,7 +112,7 @@ fn embedded_proof(bytes: &[u8]) -> Option<InclusionProof> {
 
 /// Reads and parses a proof file.
 pub fn read_proof(path: &Path) -> Result<InclusionProof, Failure> {
-    let bytes = modhash::input::read_regular(path, 1 << 20).map_err(|e| Failure::at(path, e))?;
+    let bytes = crate::files::read(path, crate::files::MAX_SMALL_FILE)?;
     let text =
         String::from_utf8(bytes).map_err(|_| Failure::at(path, "proof is not UTF-8 text"))?;
     text.parse().map_err(|e| Failure::at(path, e))
