@@ -16,6 +16,7 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use modhash_plugin::host::{AbiError, Failure, Instance, Table};
 use modhash_plugin::{EntryFn, SYMBOL};
 
+use crate::deps::{self, Dependencies, Step};
 use crate::memfd::SealedImage;
 
 /// How often to move the memfd to another number when glibc already knows
@@ -56,24 +57,55 @@ pub struct InProcess {
     name: String,
     /// Held for its `Drop`: closes the library after the instance is gone.
     _loaded: Loaded,
+    /// The libraries loaded for it, last loaded first, so each is closed
+    /// after everything that needs it.
+    _dependencies: Vec<Loaded>,
 }
 
 impl InProcess {
-    /// `dlopen`s `image` (running its constructors), checks its ABI table
-    /// and creates an instance with `config`.
+    /// `dlopen`s `image` and leaves its needed libraries to the dynamic
+    /// loader: for an isolated worker, whose sandbox decides what it may
+    /// read.
     pub fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
-        let (fd, path) = unused_path(image.into_fd())?;
-        // SAFETY: loading a library runs its constructors with the full
-        // rights of this process. The caller's policy decided this module may
-        // run here (trusted, or tainted by the host's explicit choice), and
-        // the bytes mapped are the sealed bytes that policy judged.
-        let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
-            .map_err(OpenError::Dlopen)?;
-        let loaded = Loaded {
-            library: ManuallyDrop::new(library),
-            path,
-            _fd: Some(fd),
-        };
+        Self::open_with(image, Dependencies::default(), config)
+    }
+
+    /// Loads `dependencies` in order, then `dlopen`s `image` (running
+    /// constructors), checks its ABI table and creates an instance with
+    /// `config`. Each library's own needs are loaded before it, so glibc
+    /// finds every needed name among the loaded libraries and never
+    /// searches the disk.
+    pub fn open_with(
+        image: SealedImage,
+        dependencies: Dependencies,
+        config: &[u8],
+    ) -> Result<Self, OpenError> {
+        let mut libraries = Vec::with_capacity(dependencies.steps.len());
+        for step in dependencies.steps {
+            libraries.push(match step {
+                Step::Loaded(name, library) => Loaded {
+                    library: ManuallyDrop::new(library),
+                    path: name,
+                    _fd: None,
+                },
+                Step::Module(sealed) => Loaded::sealed(sealed)?,
+                Step::System(path) => {
+                    let path = path.to_string_lossy().into_owned();
+                    // SAFETY: a system library the policy's rule admits:
+                    // root's file in root's directories, its own needs
+                    // already loaded the same way.
+                    let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+                        .map_err(OpenError::Dlopen)?;
+                    Loaded {
+                        library: ManuallyDrop::new(library),
+                        path,
+                        _fd: None,
+                    }
+                }
+            });
+        }
+        libraries.reverse();
+        let loaded = Loaded::sealed(image)?;
         let table = loaded.table()?;
         let name = table.name()?.to_owned();
         let instance = table.create(config).map_err(OpenError::Create)?;
@@ -81,6 +113,7 @@ impl InProcess {
             instance: Mutex::new(instance),
             name,
             _loaded: loaded,
+            _dependencies: libraries,
         })
     }
 
@@ -109,6 +142,22 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// `dlopen`s a sealed image by its `/proc/self/fd/N` path.
+    fn sealed(image: SealedImage) -> Result<Self, OpenError> {
+        let (fd, path) = unused_path(image.into_fd())?;
+        // SAFETY: loading a library runs its constructors with the full
+        // rights of this process. The caller's policy decided this image may
+        // run here (trusted, or tainted by the host's explicit choice), and
+        // the bytes mapped are the sealed bytes that policy judged.
+        let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+            .map_err(OpenError::Dlopen)?;
+        Ok(Self {
+            library: ManuallyDrop::new(library),
+            path,
+            _fd: Some(fd),
+        })
+    }
+
     fn table(&self) -> Result<Table, OpenError> {
         // SAFETY: the symbol is declared by the ABI as `EntryFn`; a module
         // exporting it with another type is broken in a way no loader can
@@ -163,9 +212,5 @@ fn proc_path(fd: &OwnedFd) -> String {
 
 /// Whether glibc has a library loaded under `path`.
 fn is_resident(path: &str) -> bool {
-    // SAFETY: RTLD_NOLOAD never loads anything or runs any code; it only
-    // looks up an already loaded library by name and takes a reference,
-    // which dropping the handle releases.
-    let found = unsafe { Library::open(Some(path), RTLD_NOW | libc::RTLD_NOLOAD) };
-    found.is_ok()
+    deps::loaded(path).is_some()
 }

@@ -31,6 +31,7 @@
 //! This module list is the crate's table of contents: each file owns one
 //! concern.
 
+pub mod deps;
 pub mod inprocess;
 pub mod isolated;
 pub mod judge;
@@ -41,5 +42,5 @@ pub mod protocol;
 pub mod sandbox;
 
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
-pub use loader::{LoadError, Loader, Tainted};
+pub use loader::{process_tainted, LoadError, Loader, Tainted};
 pub use module::{CallError, Module};

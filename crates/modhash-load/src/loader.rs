@@ -2,12 +2,16 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
 
+use modhash::elf_dynamic::{Dynamic, DynamicError};
 use modhash::elf_image::LoadableRanges;
+use modhash::policy::UntrustedReason;
 use modhash::profile::ProfileError;
 use modhash::{Digest, Profile};
 
+use crate::deps::{Dependencies, Judged, Seal};
 use crate::inprocess::{InProcess, OpenError};
 use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
@@ -54,6 +58,31 @@ pub enum LoadError {
     /// Loading it in-process failed.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// The image's dynamic section cannot be read, so what it needs is
+    /// unknown.
+    #[error("cannot read the module's dynamic section: {0}")]
+    Dynamic(#[from] DynamicError),
+    /// Untrusted, the policy taints, but a needed library cannot be pinned
+    /// to judged bytes: loading it would run code nobody judged.
+    #[error("refused: the module is {verdict}; a needed library cannot be pinned to judged bytes, so it cannot load even tainted")]
+    Unpinned {
+        /// The verdict, naming the dependency.
+        verdict: Verdict,
+        /// SHA-256 of the image that was judged.
+        digest: Digest,
+    },
+}
+
+/// Set, never cleared, once any loader is about to map an untrusted module
+/// into this process.
+static PROCESS_TAINTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an untrusted module was ever loaded into this process (policy
+/// `taint`), by any [`Loader`]. Set before the module's constructors run,
+/// so it stays set even if the load then fails, and never cleared:
+/// unloading a module does not undo what its code may have done.
+pub fn process_tainted() -> bool {
+    PROCESS_TAINTED.load(Ordering::SeqCst)
 }
 
 /// A module loaded despite being untrusted, under policy `taint`.
@@ -111,26 +140,6 @@ impl Scratch {
         }
         if self.image.capacity() > SCRATCH_KEEP {
             self.image = Vec::new();
-        }
-    }
-}
-
-/// The bytes `profile` hashes in `file`: borrowed where they are a prefix
-/// of it, else built in `out` (reusing its allocation).
-fn image_of<'a>(
-    profile: Profile,
-    file: &'a [u8],
-    out: &'a mut Vec<u8>,
-) -> Result<&'a [u8], ProfileError> {
-    if profile == Profile::ElfImage {
-        LoadableRanges::parse(file)?.write_image(file, out);
-        return Ok(out);
-    }
-    match profile.hashed_bytes(file)? {
-        std::borrow::Cow::Borrowed(bytes) => Ok(bytes),
-        std::borrow::Cow::Owned(bytes) => {
-            *out = bytes;
-            Ok(out)
         }
     }
 }
@@ -201,24 +210,36 @@ impl<J: Judge> Loader<J> {
         };
         let mut own = Scratch::default();
         let scratch = shared.as_deref_mut().unwrap_or(&mut own);
-        let (sealed, verdict) = self.seal_and_judge(path, scratch)?;
+        let judged = self.seal_and_judge(path, scratch)?;
         scratch.trim();
         drop(shared);
-        let digest = sealed.digest();
+        let Judged {
+            sealed,
+            digest,
+            verdict,
+            dynamic,
+        } = judged;
+        let dependencies = Dependencies::resolve(path, &dynamic, self.judge.system_dirs(), self);
+        let verdict = with_dependencies(verdict, &dependencies);
 
         let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
             (true, _) if self.force_isolation => {
                 self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
             }
-            (true, _) => Backend::InProcess(InProcess::open(sealed, config)?),
+            (true, _) => Backend::InProcess(InProcess::open_with(sealed, dependencies, config)?),
             (false, Action::Reject) => return Err(LoadError::Rejected { verdict, digest }),
             (false, Action::Isolate) => self.isolate(sealed, config, "policy isolate")?,
             (false, Action::Taint) if self.force_isolation => {
                 self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
             }
+            (false, Action::Taint) if !dependencies.pinned() => {
+                return Err(LoadError::Unpinned { verdict, digest })
+            }
             (false, Action::Taint) => {
-                let backend = Backend::InProcess(InProcess::open(sealed, config)?);
-                tracing::warn!(path = %path.display(), %digest, %verdict, "loaded an untrusted module (policy taint)");
+                // Recorded before its constructors (or its libraries') run:
+                // a module that fails after running code still tainted us.
+                PROCESS_TAINTED.store(true, Ordering::SeqCst);
+                tracing::warn!(path = %path.display(), %digest, %verdict, "loading an untrusted module (policy taint)");
                 self.tainted
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -227,30 +248,68 @@ impl<J: Judge> Loader<J> {
                         digest,
                         verdict: verdict.clone(),
                     });
-                backend
+                Backend::InProcess(InProcess::open_with(sealed, dependencies, config)?)
             }
         };
         Ok(Module::new(path.to_owned(), digest, verdict, backend))
     }
 
-    /// Reads `path` once, seals the profile's image of it and judges the
-    /// sealed bytes.
-    fn seal_and_judge(
-        &self,
-        path: &Path,
-        scratch: &mut Scratch,
-    ) -> Result<(SealedImage, Verdict), LoadError> {
+    /// Reads `path` once and judges it, without loading it: the module's
+    /// verdict (its libraries' included) and what satisfies each library it
+    /// needs, as [`Loader::load`] would find them now.
+    pub fn inspect(&self, path: impl AsRef<Path>) -> Result<(Verdict, Dependencies), LoadError> {
+        let path = path.as_ref();
+        let judged = self.seal_and_judge(path, &mut Scratch::default())?;
+        let dependencies =
+            Dependencies::resolve(path, &judged.dynamic, self.judge.system_dirs(), self);
+        Ok((
+            with_dependencies(judged.verdict, &dependencies),
+            dependencies,
+        ))
+    }
+
+    /// Reads `path` once, seals the canonical `elf-image` of the bytes the
+    /// profile hashes, and judges it.
+    ///
+    /// Whatever the profile, what is sealed (and later mapped) is the
+    /// `elf-image` image: every profile's digest covers those bytes, and
+    /// bytes outside it (padding between segments, which `mmap` maps with
+    /// the pages around it) are zero, whatever a signature over another
+    /// image left uncovered. Under `elf-image` the digest is taken from the
+    /// sealed bytes; under `file` and `payload` from the snapshot the image
+    /// is derived from, which no one else can write.
+    fn seal_and_judge(&self, path: &Path, scratch: &mut Scratch) -> Result<Judged, LoadError> {
         read_module_into(path, self.size_cap, &mut scratch.file)?;
         let profile = self.judge.profile();
-        let image = image_of(profile, &scratch.file, &mut scratch.image)
-            .map_err(|source| LoadError::Profile { profile, source })?;
-        let sealed = SealedImage::new(image)?;
+        let hashed = match profile {
+            Profile::ElfImage => None,
+            other => Some(
+                other
+                    .hashed_bytes(&scratch.file)
+                    .map_err(|source| LoadError::Profile { profile, source })?,
+            ),
+        };
+        let source = hashed.as_deref().unwrap_or(&scratch.file);
+        LoadableRanges::parse(source)
+            .map_err(|e| LoadError::Profile {
+                profile: Profile::ElfImage,
+                source: e.into(),
+            })?
+            .write_image(source, &mut scratch.image);
+        let dynamic = Dynamic::try_from(scratch.image.as_slice())?;
+        let sealed = SealedImage::new(&scratch.image)?;
+        let digest = hashed.map_or(sealed.digest(), |bytes| Digest::sha256(&bytes));
         let verdict = self.judge.judge(&Candidate {
             path,
             file: &scratch.file,
-            digest: sealed.digest(),
+            digest,
         });
-        Ok((sealed, verdict))
+        Ok(Judged {
+            sealed,
+            digest,
+            verdict,
+            dynamic,
+        })
     }
 
     /// Hands a sealed image to an isolated worker.
@@ -265,13 +324,41 @@ impl<J: Judge> Loader<J> {
             .map_err(|source| LoadError::Isolation { why, source })
     }
 
-    /// The untrusted modules loaded in-process so far, oldest first.
+    /// The untrusted modules this loader mapped, or began to map, into
+    /// this process, oldest first. A module is listed before its
+    /// constructors run, so one that then fails is listed too.
     pub fn tainted(&self) -> Vec<Tainted> {
         self.tainted
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
+
+/// A library a module needs is found and judged exactly as the module is.
+impl<J: Judge> Seal for Loader<J> {
+    fn seal(&self, path: &Path) -> Result<Judged, String> {
+        self.seal_and_judge(path, &mut Scratch::default())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `verdict`, made untrusted by every dependency that is untrusted or
+/// cannot be pinned to judged bytes, each named.
+fn with_dependencies(verdict: Verdict, dependencies: &Dependencies) -> Verdict {
+    let mut distrust = dependencies
+        .distrust()
+        .map(|(name, reason)| UntrustedReason::Dependency { name, reason })
+        .peekable();
+    if distrust.peek().is_none() {
+        return verdict;
+    }
+    let mut reasons = match verdict {
+        Verdict::Untrusted { reasons } => reasons,
+        _ => Vec::new(),
+    };
+    reasons.extend(distrust);
+    Verdict::Untrusted { reasons }
 }
 
 /// Whether the kernel marked this process AT_SECURE (setuid, setgid, file
@@ -315,18 +402,6 @@ mod tests {
         scratch.image = Vec::with_capacity(SCRATCH_KEEP + 1);
         scratch.trim();
         assert_eq!(scratch.image.capacity(), 0);
-    }
-
-    #[test]
-    fn prefix_profiles_borrow_the_snapshot() {
-        let file = b"not an ELF file".as_slice();
-        let mut out = Vec::new();
-        let image = image_of(Profile::File, file, &mut out).expect("file profile");
-        assert!(std::ptr::eq(image, file));
-        assert!(matches!(
-            image_of(Profile::ElfImage, file, &mut out),
-            Err(ProfileError::ElfImage(_))
-        ));
     }
 
     #[test]

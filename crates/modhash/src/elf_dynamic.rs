@@ -182,7 +182,10 @@ mod tests {
 
     #[test]
     fn the_test_vectors_read_their_needed_list() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/signature/testdata/tiny.so");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/signature/testdata/tiny.so"
+        );
         let bytes = std::fs::read(path).expect("read tiny.so");
         let dynamic = Dynamic::try_from(bytes.as_slice()).expect("dynamic");
         let image = crate::elf_image::canonical_image(&bytes).expect("image");

@@ -158,6 +158,15 @@ pub enum UntrustedReason {
     /// The module file could not be read.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// A library the module needs is untrusted, or cannot be pinned to
+    /// bytes that were judged (see the loader's dependency rule).
+    #[error("dependency {name}: {reason}")]
+    Dependency {
+        /// The needed name (`DT_NEEDED`).
+        name: String,
+        /// Why it is not trusted.
+        reason: String,
+    },
     /// The module's bytes have no digest under the anchored profile.
     #[error("no {profile} digest: {error}")]
     NoDigest {
