@@ -100,3 +100,26 @@ pub fn assert_failures_reach_the_host(
     }
     assert_eq!(call(1, b"still").expect("call after failures"), b"still");
 }
+
+/// Compiles `tests/c/<source>` into the shared object `out` with the system
+/// C compiler, the plugin header on the include path, and `args` (defines,
+/// `-soname`, libraries, run paths).
+pub fn cc(out: &Path, source: &str, args: &[&str]) -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let output = Command::new(cc)
+        .args(["-shared", "-fPIC", "-O2", "-I"])
+        .arg(here.join("../modhash-plugin/include"))
+        .arg("-o")
+        .arg(out)
+        .arg(here.join("tests/c").join(source))
+        .args(args)
+        .output()
+        .expect("run the C compiler (set CC, or install gcc)");
+    assert!(
+        output.status.success(),
+        "compiling {source} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out.to_owned()
+}

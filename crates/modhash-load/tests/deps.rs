@@ -1,0 +1,436 @@
+//! The libraries a module needs are judged like the module: attacks on
+//! DT_NEEDED, RUNPATH and the environment, with real C modules compiled
+//! here.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use modhash::{Digest, Profile};
+use modhash_load::deps::MAX_DEPTH;
+use modhash_load::{Action, DigestSet, LoadError, Loader, Verdict};
+
+fn digest(path: &Path) -> Digest {
+    Profile::ElfImage
+        .digest(&fs::read(path).expect("read"))
+        .expect("digest")
+}
+
+fn loader(trusted: &[&Path], action: Action) -> Loader<DigestSet> {
+    Loader::new(DigestSet::new(
+        Profile::ElfImage,
+        trusted.iter().map(|p| digest(p)),
+        action,
+    ))
+}
+
+/// The helper's name for the test using `dir`: glibc binds a library name
+/// once per process, and the tests share one process, so each test's
+/// helper has a name of its own.
+fn helper_stem(dir: &Path) -> String {
+    let unique: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("helper{unique}")
+}
+
+/// lib<stem>.so (DT_SONAME the same, answering `marker`) in `dir`.
+fn helper(dir: &Path, marker: &str, extra: &[&str]) -> PathBuf {
+    let name = format!("lib{}.so", helper_stem(dir));
+    let define = format!("-DMARKER=\"{marker}\"");
+    let soname = format!("-Wl,-soname,{name}");
+    let mut args = vec![define.as_str(), soname.as_str()];
+    args.extend_from_slice(extra);
+    common::cc(&dir.join(name), "helper.c", &args)
+}
+
+/// A module in `dir` needing the helper from `dir`; `extra` says how it
+/// is found (`-Wl,-rpath,...`).
+fn module(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let lib_dir = format!("-L{}", dir.display());
+    let lib = format!("-l{}", helper_stem(dir));
+    let mut args = vec![lib_dir.as_str(), lib.as_str()];
+    args.extend_from_slice(extra);
+    common::cc(&dir.join(name), "needs-helper.c", &args)
+}
+
+/// A file a decoy's constructor creates; it must never exist.
+fn marker_define(dir: &Path, name: &str) -> (PathBuf, String) {
+    let file = dir.join(name);
+    let define = format!("-DMARKER_FILE=\"{}\"", file.display());
+    (file, define)
+}
+
+fn verdict_of(error: LoadError) -> Verdict {
+    match error {
+        LoadError::Rejected { verdict, .. } | LoadError::Unpinned { verdict, .. } => verdict,
+        other => panic!("expected a refusal naming a dependency, got: {other}"),
+    }
+}
+
+#[test]
+fn a_dependency_found_through_origin_runpath_is_judged_and_loaded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let helper = helper(dir.path(), "helper A", &[]);
+    let module = module(
+        dir.path(),
+        "libplugin.so",
+        &["-Wl,--enable-new-dtags,-rpath,$ORIGIN"],
+    );
+    let loader = loader(&[&helper, &module], Action::Reject);
+    let loaded = loader
+        .load(&module)
+        .expect("trusted module with trusted helper");
+    assert_eq!(loaded.trust(), &Verdict::TrustedByHash);
+    assert_eq!(loaded.call(0, b"").expect("call"), b"helper A");
+    let (_, deps) = loader.inspect(&module).expect("inspect");
+    let names: Vec<&str> = deps.found.iter().map(|d| d.name.as_str()).collect();
+    let name = format!("lib{}.so", helper_stem(dir.path()));
+    assert!(names.contains(&name.as_str()), "{names:?}");
+}
+
+#[test]
+fn rpath_is_followed_when_there_is_no_runpath() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let helper = helper(dir.path(), "helper A", &[]);
+    let module = module(
+        dir.path(),
+        "libplugin.so",
+        &["-Wl,--disable-new-dtags,-rpath,$ORIGIN"],
+    );
+    let loaded = loader(&[&helper, &module], Action::Reject)
+        .load(&module)
+        .expect("DT_RPATH module");
+    assert_eq!(loaded.call(0, b"").expect("call"), b"helper A");
+}
+
+#[test]
+fn a_swapped_dependency_is_refused_and_its_code_never_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let helper_a = helper(dir.path(), "helper A", &[]);
+    let trusted_helper = digest(&helper_a);
+    let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN"]);
+    // The attacker replaces the helper with a library of their own.
+    let (ran, define) = marker_define(dir.path(), "decoy-ran");
+    helper(dir.path(), "decoy", &[&define]);
+    let loader = Loader::new(DigestSet::new(
+        Profile::ElfImage,
+        [trusted_helper, digest(&module)],
+        Action::Reject,
+    ));
+    let verdict = verdict_of(loader.load(&module).expect_err("swapped helper"));
+    let text = verdict.to_string();
+    let expected = format!(
+        "untrusted: dependency lib{}.so: not in manifest",
+        helper_stem(dir.path())
+    );
+    assert!(text.starts_with(&expected), "{text}");
+    assert!(!ran.exists(), "the swapped helper's constructor ran");
+}
+
+#[test]
+fn under_taint_an_untrusted_dependency_loads_from_its_judged_image_and_taints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    helper(dir.path(), "helper B", &[]);
+    let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN"]);
+    let loader = loader(&[&module], Action::Taint);
+    let loaded = loader.load(&module).expect("tainted load");
+    assert!(!loaded.trust().is_trusted());
+    assert_eq!(loaded.call(0, b"").expect("call"), b"helper B");
+    assert_eq!(loader.tainted().len(), 1);
+    assert!(modhash_load::process_tainted());
+}
+
+#[test]
+fn a_dependency_without_a_matching_soname_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No -soname: the module's DT_NEEDED is the file name, but glibc could
+    // not match the pre-loaded library to it and would search the disk.
+    let name = format!("lib{}.so", helper_stem(dir.path()));
+    let helper = common::cc(&dir.path().join(name), "helper.c", &[]);
+    let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN"]);
+    let verdict = verdict_of(
+        loader(&[&helper, &module], Action::Taint)
+            .load(&module)
+            .expect_err("no soname"),
+    );
+    assert!(
+        verdict.to_string().contains("has DT_SONAME none"),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn a_needed_path_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let helper = common::cc(&dir.path().join("libhelper.so"), "helper.c", &[]);
+    // Linked by path, without a soname: DT_NEEDED is the absolute path.
+    let helper_arg = helper.display().to_string();
+    let module = common::cc(
+        &dir.path().join("libplugin.so"),
+        "needs-helper.c",
+        &[&helper_arg],
+    );
+    let verdict = verdict_of(
+        loader(&[&helper, &module], Action::Taint)
+            .load(&module)
+            .expect_err("path in DT_NEEDED"),
+    );
+    assert!(verdict.to_string().contains("is a path"), "{verdict}");
+}
+
+#[test]
+fn a_dependency_cycle_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let lib_dir = format!("-L{}", d.display());
+    // b needs a needs b: build b empty first so a can link against it.
+    let b = common::cc(
+        &d.join("libcycb.so"),
+        "helper.c",
+        &["-Wl,-soname,libcycb.so"],
+    );
+    let a = common::cc(
+        &d.join("libcyca.so"),
+        "helper.c",
+        &[
+            "-Wl,-soname,libcyca.so",
+            &lib_dir,
+            "-Wl,--no-as-needed",
+            "-lcycb",
+            "-Wl,-rpath,$ORIGIN",
+        ],
+    );
+    common::cc(
+        &b,
+        "helper.c",
+        &[
+            "-Wl,-soname,libcycb.so",
+            &lib_dir,
+            "-Wl,--no-as-needed",
+            "-lcyca",
+            "-Wl,-rpath,$ORIGIN",
+        ],
+    );
+    let module = common::cc(
+        &d.join("libplugin.so"),
+        "needs-helper.c",
+        &[
+            "-DNO_HELPER",
+            &lib_dir,
+            "-Wl,--no-as-needed",
+            "-lcyca",
+            "-Wl,-rpath,$ORIGIN",
+        ],
+    );
+    let loader = loader(&[&a, &b, &module], Action::Taint);
+    let verdict = verdict_of(loader.load(&module).expect_err("cycle"));
+    assert!(
+        verdict
+            .to_string()
+            .contains("dependency cycle libcyca.so -> libcycb.so -> libcyca.so"),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn a_chain_deeper_than_the_bound_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let lib_dir = format!("-L{}", d.display());
+    let mut libs = Vec::new();
+    for level in (0..=MAX_DEPTH + 1).rev() {
+        let soname = format!("-Wl,-soname,libchain{level}.so");
+        let next = format!("-lchain{}", level + 1);
+        let mut args = vec![soname.as_str(), "-Wl,-rpath,$ORIGIN", "-Wl,--no-as-needed"];
+        if level <= MAX_DEPTH {
+            args.extend([lib_dir.as_str(), next.as_str()]);
+        }
+        libs.push(common::cc(
+            &d.join(format!("libchain{level}.so")),
+            "helper.c",
+            &args,
+        ));
+    }
+    let module = common::cc(
+        &d.join("libplugin.so"),
+        "needs-helper.c",
+        &[
+            "-DNO_HELPER",
+            &lib_dir,
+            "-Wl,--no-as-needed",
+            "-lchain0",
+            "-Wl,-rpath,$ORIGIN",
+        ],
+    );
+    let mut trusted: Vec<&Path> = libs.iter().map(PathBuf::as_path).collect();
+    trusted.push(&module);
+    let verdict = verdict_of(
+        loader(&trusted, Action::Taint)
+            .load(&module)
+            .expect_err("deep"),
+    );
+    assert!(
+        verdict.to_string().contains("levels of libraries"),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn a_system_directory_others_can_write_is_not_a_system_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let system = dir.path().join("system");
+    fs::create_dir(&system).expect("mkdir");
+    common::cc(
+        &system.join("libhelper.so"),
+        "helper.c",
+        &["-Wl,-soname,libhelper.so"],
+    );
+    let lib_dir = format!("-L{}", system.display());
+    let module = common::cc(
+        &dir.path().join("libplugin.so"),
+        "needs-helper.c",
+        &[&lib_dir, "-lhelper"],
+    );
+    let loader = Loader::new(
+        DigestSet::new(Profile::ElfImage, [digest(&module)], Action::Taint)
+            .with_system_dirs(vec![system.clone()]),
+    );
+    // The temporary directory lies under the world-writable /tmp.
+    let verdict = verdict_of(loader.load(&module).expect_err("writable system dir"));
+    assert!(
+        verdict.to_string().contains("writable by group or others"),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn loader_extensions_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    helper(dir.path(), "helper A", &[]);
+    for (option, tag) in [
+        ("-Wl,--depaudit,libaudit.so", "DT_DEPAUDIT"),
+        ("-Wl,--audit,libaudit.so", "DT_AUDIT"),
+        ("-Wl,-f,libfilter.so", "DT_AUXILIARY"),
+    ] {
+        let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN", option]);
+        let verdict = verdict_of(
+            loader(&[&module], Action::Taint)
+                .load(&module)
+                .expect_err("loader extension"),
+        );
+        assert!(verdict.to_string().contains(tag), "{option}: {verdict}");
+    }
+}
+
+#[test]
+fn a_constructor_that_runs_before_a_failure_still_taints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, define) in [("no-abi", "-DNO_ABI"), ("fail-create", "-DFAIL_CREATE")] {
+        let (ran, marker) = marker_define(dir.path(), &format!("{name}-ran"));
+        let module = common::cc(
+            &dir.path().join(format!("lib{name}.so")),
+            "needs-helper.c",
+            &["-DNO_HELPER", define, &marker],
+        );
+        let loader = loader(&[], Action::Taint);
+        let error = loader.load(&module).expect_err("the module fails");
+        assert!(matches!(error, LoadError::Open(_)), "{name}: {error}");
+        assert!(ran.exists(), "{name}: its constructor did not run");
+        let tainted = loader.tainted();
+        assert_eq!(tainted.len(), 1, "{name}: taint not recorded");
+        assert_eq!(tainted[0].path, module);
+        assert!(modhash_load::process_tainted());
+    }
+}
+
+/// Environment of the child process in
+/// [`the_environment_never_chooses_a_library`].
+const CHILD: &str = "MODHASH_TEST_DEPS_CHILD";
+
+#[test]
+fn the_environment_never_chooses_a_library() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let helper = helper(d, "helper A", &[]);
+    // The module needs libhelper.so ($ORIGIN) and libz.so.1 (a system
+    // library this test process has not loaded).
+    let module = module(
+        d,
+        "libplugin.so",
+        &["-Wl,-rpath,$ORIGIN", "-Wl,--no-as-needed", "-l:libz.so.1"],
+    );
+    // Decoys of both, first on LD_LIBRARY_PATH.
+    let decoys = d.join("decoys");
+    let helper_name = format!("lib{}.so", helper_stem(d));
+    let helper_soname = format!("-Wl,-soname,{helper_name}");
+    fs::create_dir(&decoys).expect("mkdir");
+    let (helper_ran, helper_marker) = marker_define(d, "decoy-helper-ran");
+    let (zlib_ran, zlib_marker) = marker_define(d, "decoy-zlib-ran");
+    common::cc(
+        &decoys.join(&helper_name),
+        "helper.c",
+        &[&helper_soname, &helper_marker],
+    );
+    common::cc(
+        &decoys.join("libz.so.1"),
+        "helper.c",
+        &["-Wl,-soname,libz.so.1", &zlib_marker],
+    );
+
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "child_loads_a_module_as_told",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LD_LIBRARY_PATH", &decoys)
+        .env(
+            CHILD,
+            format!(
+                "{}\n{}\n{}",
+                module.display(),
+                digest(&module),
+                digest(&helper)
+            ),
+        )
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed: {stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("child: loaded, helper A"),
+        "{stderr}"
+    );
+    assert!(!helper_ran.exists(), "the decoy libhelper.so ran");
+    assert!(!zlib_ran.exists(), "the decoy libz.so.1 ran");
+}
+
+/// Runs only as the child of [`the_environment_never_chooses_a_library`].
+#[test]
+fn child_loads_a_module_as_told() {
+    let Some(spec) = std::env::var_os(CHILD) else {
+        return;
+    };
+    let spec = spec.into_string().expect("utf-8");
+    let mut lines = spec.lines();
+    let module = PathBuf::from(lines.next().expect("module"));
+    let digests: Vec<Digest> = lines.map(|l| l.parse().expect("digest")).collect();
+    let loader = Loader::new(DigestSet::new(Profile::ElfImage, digests, Action::Reject));
+    let (_, deps) = loader.inspect(&module).expect("inspect");
+    for dep in &deps.found {
+        eprintln!("child: {dep}");
+    }
+    let loaded = loader
+        .load(&module)
+        .expect("load under a hostile LD_LIBRARY_PATH");
+    let answer = loaded.call(0, b"").expect("call");
+    println!("child: loaded, {}", String::from_utf8_lossy(&answer));
+}
