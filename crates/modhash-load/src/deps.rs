@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libloading::os::unix::{Library, RTLD_LAZY};
-use modhash::elf_dynamic::Dynamic;
+use modhash::elf_dynamic::{Dynamic, DynamicError};
 use modhash::policy::Verdict;
 use modhash::Digest;
 
@@ -111,6 +111,10 @@ pub enum DependencyError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The dynamic section cannot be read, so what the object needs is
+    /// unknown.
+    #[error("cannot read the dynamic section: {0}")]
+    Dynamic(DynamicError),
     /// The file found could not be read, sealed or parsed.
     #[error("{path}: {reason}")]
     Unreadable {
@@ -192,8 +196,8 @@ pub struct Judged {
     pub digest: Digest,
     /// The policy's verdict.
     pub verdict: Verdict,
-    /// The image's dynamic entries.
-    pub dynamic: Dynamic,
+    /// The image's dynamic entries, if they can be read.
+    pub dynamic: Result<Dynamic, DynamicError>,
 }
 
 /// How a dependency found in a module directory is read and judged: the
@@ -226,7 +230,7 @@ impl Dependencies {
     /// Resolves what a module with `dynamic`, read from `path`, needs.
     pub fn resolve(
         path: &Path,
-        dynamic: &Dynamic,
+        dynamic: &Result<Dynamic, DynamicError>,
         system_dirs: &[PathBuf],
         seal: &dyn Seal,
     ) -> Self {
@@ -239,7 +243,11 @@ impl Dependencies {
         };
         // An error here is the module's own (its search path or a loader
         // extension): reported under the module's file name.
-        if let Err(error) = resolver.needs(dynamic, &origin(path), Kind::Module) {
+        let own = dynamic
+            .as_ref()
+            .map_err(|e| DependencyError::Dynamic(e.clone()))
+            .and_then(|dynamic| resolver.needs(dynamic, &origin(path), Kind::Module));
+        if let Err(error) = own {
             resolver.out.found.push(Dependency {
                 name: path
                     .file_name()
@@ -366,8 +374,9 @@ impl Resolver<'_> {
                 path: path.to_owned(),
                 reason,
             })?;
-        check_soname(name, path, &judged.dynamic)?;
-        self.needs(&judged.dynamic, &origin(path), Kind::Module)?;
+        let dynamic = judged.dynamic.map_err(DependencyError::Dynamic)?;
+        check_soname(name, path, &dynamic)?;
+        self.needs(&dynamic, &origin(path), Kind::Module)?;
         self.out.steps.push(Step::Module(judged.sealed));
         Ok(Provider::Module {
             path: path.to_owned(),
@@ -384,7 +393,7 @@ impl Resolver<'_> {
         let real = std::fs::canonicalize(path).map_err(|e| unreadable(e.to_string()))?;
         root_only(&real)?;
         let bytes = read_module(&real, DEFAULT_SIZE_CAP).map_err(|e| unreadable(e.to_string()))?;
-        let dynamic = Dynamic::try_from(&*bytes).map_err(|e| unreadable(e.to_string()))?;
+        let dynamic = Dynamic::try_from(&*bytes).map_err(DependencyError::Dynamic)?;
         check_soname(name, path, &dynamic)?;
         let origin = real.parent().unwrap_or(Path::new("/")).to_owned();
         self.needs(&dynamic, &origin, Kind::System)?;

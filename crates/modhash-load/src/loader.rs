@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
 
-use modhash::elf_dynamic::{Dynamic, DynamicError};
+use modhash::elf_dynamic::Dynamic;
 use modhash::elf_image::LoadableRanges;
 use modhash::policy::UntrustedReason;
 use modhash::profile::ProfileError;
@@ -58,10 +58,6 @@ pub enum LoadError {
     /// Loading it in-process failed.
     #[error(transparent)]
     Open(#[from] OpenError),
-    /// The image's dynamic section cannot be read, so what it needs is
-    /// unknown.
-    #[error("cannot read the module's dynamic section: {0}")]
-    Dynamic(#[from] DynamicError),
     /// Untrusted, the policy taints, but a needed library cannot be pinned
     /// to judged bytes: loading it would run code nobody judged.
     #[error("refused: the module is {verdict}; a needed library cannot be pinned to judged bytes, so it cannot load even tainted")]
@@ -296,7 +292,7 @@ impl<J: Judge> Loader<J> {
                 source: e.into(),
             })?
             .write_image(source, &mut scratch.image);
-        let dynamic = Dynamic::try_from(scratch.image.as_slice())?;
+        let dynamic = Dynamic::try_from(scratch.image.as_slice());
         let sealed = SealedImage::new(&scratch.image)?;
         let digest = hashed.map_or(sealed.digest(), |bytes| Digest::sha256(&bytes));
         let verdict = self.judge.judge(&Candidate {
