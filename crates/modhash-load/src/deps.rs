@@ -32,7 +32,7 @@ use std::sync::OnceLock;
 
 use libloading::os::unix::{Library, RTLD_LAZY};
 use modhash::elf_dynamic::{Dynamic, DynamicError};
-use modhash::policy::Verdict;
+use modhash::policy::{UntrustedReason, Verdict};
 use modhash::Digest;
 
 use crate::memfd::{read_module, SealedImage, DEFAULT_SIZE_CAP};
@@ -264,11 +264,28 @@ impl Dependencies {
         self.found.iter().all(|d| d.provider.is_ok())
     }
 
-    /// The reasons, one per dependency, that make the module untrusted.
-    pub fn distrust(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.found
+    /// `verdict` on the module itself, made untrusted by every dependency
+    /// that is untrusted or cannot be pinned to judged bytes, each named.
+    pub fn judge(&self, verdict: Verdict) -> Verdict {
+        let mut distrust = self
+            .found
             .iter()
-            .filter_map(|d| Some((d.name.clone(), d.distrust()?)))
+            .filter_map(|d| {
+                Some(UntrustedReason::Dependency {
+                    name: d.name.clone(),
+                    reason: d.distrust()?,
+                })
+            })
+            .peekable();
+        if distrust.peek().is_none() {
+            return verdict;
+        }
+        let mut reasons = match verdict {
+            Verdict::Untrusted { reasons } => reasons,
+            _ => Vec::new(),
+        };
+        reasons.extend(distrust);
+        Verdict::Untrusted { reasons }
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::{Mutex, PoisonError, TryLockError};
 
 use modhash::elf_dynamic::Dynamic;
 use modhash::elf_image::LoadableRanges;
-use modhash::policy::UntrustedReason;
 use modhash::profile::ProfileError;
 use modhash::{Digest, Profile};
 
@@ -216,7 +215,7 @@ impl<J: Judge> Loader<J> {
             dynamic,
         } = judged;
         let dependencies = Dependencies::resolve(path, &dynamic, self.judge.system_dirs(), self);
-        let verdict = with_dependencies(verdict, &dependencies);
+        let verdict = dependencies.judge(verdict);
 
         let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
             (true, _) if self.force_isolation => {
@@ -258,10 +257,7 @@ impl<J: Judge> Loader<J> {
         let judged = self.seal_and_judge(path, &mut Scratch::default())?;
         let dependencies =
             Dependencies::resolve(path, &judged.dynamic, self.judge.system_dirs(), self);
-        Ok((
-            with_dependencies(judged.verdict, &dependencies),
-            dependencies,
-        ))
+        Ok((dependencies.judge(judged.verdict), dependencies))
     }
 
     /// Reads `path` once, seals the canonical `elf-image` of the bytes the
@@ -337,24 +333,6 @@ impl<J: Judge> Seal for Loader<J> {
         self.seal_and_judge(path, &mut Scratch::default())
             .map_err(|e| e.to_string())
     }
-}
-
-/// `verdict`, made untrusted by every dependency that is untrusted or
-/// cannot be pinned to judged bytes, each named.
-fn with_dependencies(verdict: Verdict, dependencies: &Dependencies) -> Verdict {
-    let mut distrust = dependencies
-        .distrust()
-        .map(|(name, reason)| UntrustedReason::Dependency { name, reason })
-        .peekable();
-    if distrust.peek().is_none() {
-        return verdict;
-    }
-    let mut reasons = match verdict {
-        Verdict::Untrusted { reasons } => reasons,
-        _ => Vec::new(),
-    };
-    reasons.extend(distrust);
-    Verdict::Untrusted { reasons }
 }
 
 /// Whether the kernel marked this process AT_SECURE (setuid, setgid, file

@@ -13,8 +13,11 @@ use crate::trust::TrustArgs;
 ///
 /// Reads MODULE once into a sealed memory file, judges it by HOST's anchor
 /// (and --keys), then loads it in-process, isolates it or refuses it as
-/// --policy says. Prints the verdict and the name the module reports through the module
-/// ABI. Exit 0 if the module loaded, 1 if the policy refused it, 2 if it is
+/// --policy says. Every library the module needs must be loaded already,
+/// judged like the module (found through its RUNPATH, `$ORIGIN` being its
+/// directory) or a root-owned system library; LD_LIBRARY_PATH is never
+/// used. Prints the verdict and the name the module reports through the
+/// module ABI. Exit 0 if the module loaded, 1 if the policy refused it, 2 if it is
 /// not a loadable module or an input is bad.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -71,7 +74,9 @@ pub fn run(args: Args) -> CommandResult {
     let loader = Loader::new(judge);
     let (report_verdict, module) = match loader.load(&args.module) {
         Ok(module) => (module.trust().clone(), Some(module)),
-        Err(LoadError::Rejected { verdict, .. }) => (verdict, None),
+        Err(LoadError::Rejected { verdict, .. } | LoadError::Unpinned { verdict, .. }) => {
+            (verdict, None)
+        }
         Err(error) => return Err(Failure::at(&args.module, error)),
     };
     let report = Report {
@@ -86,7 +91,12 @@ pub fn run(args: Args) -> CommandResult {
         print_json(&report)?;
     } else {
         let how = match (&module, report.isolated, report.tainted) {
-            (None, _, _) => "refused by policy reject".to_owned(),
+            (None, _, _) if matches!(args.policy, PolicyArg::Reject) => {
+                "refused by policy reject".to_owned()
+            }
+            (None, _, _) => {
+                "refused: a library it needs cannot be pinned to judged bytes".to_owned()
+            }
             (Some(m), true, _) => format!("loaded `{}` in an isolated worker", m.name()),
             (Some(m), false, true) => format!("loaded `{}` in-process, tainted", m.name()),
             (Some(m), false, false) => format!("loaded `{}` in-process", m.name()),
