@@ -88,7 +88,6 @@ pub struct DigestSet {
     profile: Profile,
     digests: BTreeSet<Digest>,
     untrusted: Action,
-    system_dirs: Vec<PathBuf>,
 }
 
 impl DigestSet {
@@ -102,16 +101,7 @@ impl DigestSet {
             profile,
             digests: digests.into_iter().collect(),
             untrusted,
-            system_dirs: default_system_dirs().to_vec(),
         }
-    }
-
-    /// Takes system libraries from `dirs` instead of the default
-    /// ([`default_system_dirs`]).
-    #[must_use]
-    pub fn with_system_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
-        self.system_dirs = dirs;
-        self
     }
 }
 
@@ -132,10 +122,6 @@ impl Judge for DigestSet {
 
     fn untrusted(&self) -> Action {
         self.untrusted
-    }
-
-    fn system_dirs(&self) -> &[PathBuf] {
-        &self.system_dirs
     }
 }
 

@@ -2,15 +2,18 @@
 //! DT_NEEDED, RUNPATH and the environment, with real C modules compiled
 //! here.
 
+#![allow(clippy::panic, reason = "a failed expectation is a test failure")]
+
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use modhash::{Digest, Profile};
+use modhash::policy::{HashEvidence, Policy};
+use modhash::{Anchor, Digest, Manifest, Profile};
 use modhash_load::deps::MAX_DEPTH;
-use modhash_load::{Action, DigestSet, LoadError, Loader, Verdict};
+use modhash_load::{Action, DigestSet, HostPolicy, Judge, LoadError, Loader, Verdict};
 
 fn digest(path: &Path) -> Digest {
     Profile::ElfImage
@@ -57,7 +60,7 @@ fn module(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let lib = format!("-l{}", helper_stem(dir));
     let mut args = vec![lib_dir.as_str(), lib.as_str()];
     args.extend_from_slice(extra);
-    common::cc(&dir.join(name), "needs-helper.c", &args)
+    common::cc(&dir.join(name), "module.c", &args)
 }
 
 /// A file a decoy's constructor creates; it must never exist.
@@ -67,47 +70,35 @@ fn marker_define(dir: &Path, name: &str) -> (PathBuf, String) {
     (file, define)
 }
 
-fn verdict_of(error: LoadError) -> Verdict {
-    match error {
-        LoadError::Rejected { verdict, .. } | LoadError::Unpinned { verdict, .. } => verdict,
-        other => panic!("expected a refusal naming a dependency, got: {other}"),
+/// The verdict, naming a dependency, on which `loader` refuses `module`.
+fn refusal(loader: &Loader<impl Judge>, module: &Path) -> String {
+    match loader.load(module) {
+        Err(LoadError::Rejected { verdict, .. } | LoadError::Unpinned { verdict, .. }) => {
+            verdict.to_string()
+        }
+        Err(other) => panic!("expected a refusal naming a dependency, got: {other}"),
+        Ok(_) => panic!("{} loaded", module.display()),
     }
 }
 
+/// DT_RUNPATH (`--enable-new-dtags`) or DT_RPATH (`--disable-new-dtags`),
+/// both `$ORIGIN`.
 #[test]
-fn a_dependency_found_through_origin_runpath_is_judged_and_loaded() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let helper = helper(dir.path(), "helper A", &[]);
-    let module = module(
-        dir.path(),
-        "libplugin.so",
-        &["-Wl,--enable-new-dtags,-rpath,$ORIGIN"],
-    );
-    let loader = loader(&[&helper, &module], Action::Reject);
-    let loaded = loader
-        .load(&module)
-        .expect("trusted module with trusted helper");
-    assert_eq!(loaded.trust(), &Verdict::TrustedByHash);
-    assert_eq!(loaded.call(0, b"").expect("call"), b"helper A");
-    let (_, deps) = loader.inspect(&module).expect("inspect");
-    let names: Vec<&str> = deps.found.iter().map(|d| d.name.as_str()).collect();
-    let name = format!("lib{}.so", helper_stem(dir.path()));
-    assert!(names.contains(&name.as_str()), "{names:?}");
-}
-
-#[test]
-fn rpath_is_followed_when_there_is_no_runpath() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let helper = helper(dir.path(), "helper A", &[]);
-    let module = module(
-        dir.path(),
-        "libplugin.so",
-        &["-Wl,--disable-new-dtags,-rpath,$ORIGIN"],
-    );
-    let loaded = loader(&[&helper, &module], Action::Reject)
-        .load(&module)
-        .expect("DT_RPATH module");
-    assert_eq!(loaded.call(0, b"").expect("call"), b"helper A");
+fn a_dependency_found_through_an_origin_run_path_is_judged_and_loaded() {
+    for dtags in ["--enable-new-dtags", "--disable-new-dtags"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let helper = helper(dir.path(), "helper A", &[]);
+        let run_path = format!("-Wl,{dtags},-rpath,$ORIGIN");
+        let module = module(dir.path(), "libplugin.so", &[&run_path]);
+        let loader = loader(&[&helper, &module], Action::Reject);
+        let loaded = loader.load(&module).expect(dtags);
+        assert_eq!(loaded.trust(), &Verdict::TrustedByHash);
+        assert_eq!(loaded.call(0, b"").expect("call"), b"helper A");
+        let (_, deps) = loader.inspect(&module).expect("inspect");
+        let names: Vec<&str> = deps.found.iter().map(|d| d.name.as_str()).collect();
+        let name = format!("lib{}.so", helper_stem(dir.path()));
+        assert!(names.contains(&name.as_str()), "{dtags}: {names:?}");
+    }
 }
 
 #[test]
@@ -124,8 +115,8 @@ fn a_swapped_dependency_is_refused_and_its_code_never_runs() {
         [trusted_helper, digest(&module)],
         Action::Reject,
     ));
-    let verdict = verdict_of(loader.load(&module).expect_err("swapped helper"));
-    let text = verdict.to_string();
+    let verdict = refusal(&loader, &module);
+    let text = verdict;
     let expected = format!(
         "untrusted: dependency lib{}.so: not in manifest",
         helper_stem(dir.path())
@@ -155,15 +146,8 @@ fn a_dependency_without_a_matching_soname_is_refused() {
     let name = format!("lib{}.so", helper_stem(dir.path()));
     let helper = common::cc(&dir.path().join(name), "helper.c", &[]);
     let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN"]);
-    let verdict = verdict_of(
-        loader(&[&helper, &module], Action::Taint)
-            .load(&module)
-            .expect_err("no soname"),
-    );
-    assert!(
-        verdict.to_string().contains("has DT_SONAME none"),
-        "{verdict}"
-    );
+    let verdict = refusal(&loader(&[&helper, &module], Action::Taint), &module);
+    assert!(verdict.contains("has DT_SONAME none"), "{verdict}");
 }
 
 #[test]
@@ -172,65 +156,41 @@ fn a_needed_path_is_refused() {
     let helper = common::cc(&dir.path().join("libhelper.so"), "helper.c", &[]);
     // Linked by path, without a soname: DT_NEEDED is the absolute path.
     let helper_arg = helper.display().to_string();
-    let module = common::cc(
-        &dir.path().join("libplugin.so"),
-        "needs-helper.c",
-        &[&helper_arg],
-    );
-    let verdict = verdict_of(
-        loader(&[&helper, &module], Action::Taint)
-            .load(&module)
-            .expect_err("path in DT_NEEDED"),
-    );
-    assert!(verdict.to_string().contains("is a path"), "{verdict}");
+    let module = common::cc(&dir.path().join("libplugin.so"), "module.c", &[&helper_arg]);
+    let verdict = refusal(&loader(&[&helper, &module], Action::Taint), &module);
+    assert!(verdict.contains("is a path"), "{verdict}");
+}
+
+/// `dir/lib<name>.so` built from `source`, with that DT_SONAME and, if
+/// given, needing `lib<needs>.so` from `dir` through `$ORIGIN`.
+fn needing(dir: &Path, name: &str, source: &str, needs: Option<&str>) -> PathBuf {
+    let file = format!("lib{name}.so");
+    let soname = format!("-Wl,-soname,{file}");
+    let lib_dir = format!("-L{}", dir.display());
+    let lib = needs.map(|needs| format!("-l{needs}"));
+    let mut args = vec![
+        soname.as_str(),
+        "-DNO_HELPER",
+        "-Wl,-rpath,$ORIGIN",
+        "-Wl,--no-as-needed",
+    ];
+    if let Some(lib) = &lib {
+        args.extend([lib_dir.as_str(), lib.as_str()]);
+    }
+    common::cc(&dir.join(file), source, &args)
 }
 
 #[test]
 fn a_dependency_cycle_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let lib_dir = format!("-L{}", d.display());
     // b needs a needs b: build b empty first so a can link against it.
-    let b = common::cc(
-        &d.join("libcycb.so"),
-        "helper.c",
-        &["-Wl,-soname,libcycb.so"],
-    );
-    let a = common::cc(
-        &d.join("libcyca.so"),
-        "helper.c",
-        &[
-            "-Wl,-soname,libcyca.so",
-            &lib_dir,
-            "-Wl,--no-as-needed",
-            "-lcycb",
-            "-Wl,-rpath,$ORIGIN",
-        ],
-    );
-    common::cc(
-        &b,
-        "helper.c",
-        &[
-            "-Wl,-soname,libcycb.so",
-            &lib_dir,
-            "-Wl,--no-as-needed",
-            "-lcyca",
-            "-Wl,-rpath,$ORIGIN",
-        ],
-    );
-    let module = common::cc(
-        &d.join("libplugin.so"),
-        "needs-helper.c",
-        &[
-            "-DNO_HELPER",
-            &lib_dir,
-            "-Wl,--no-as-needed",
-            "-lcyca",
-            "-Wl,-rpath,$ORIGIN",
-        ],
-    );
+    let b = needing(d, "cycb", "helper.c", None);
+    let a = needing(d, "cyca", "helper.c", Some("cycb"));
+    needing(d, "cycb", "helper.c", Some("cyca"));
+    let module = needing(d, "plugin", "module.c", Some("cyca"));
     let loader = loader(&[&a, &b, &module], Action::Taint);
-    let verdict = verdict_of(loader.load(&module).expect_err("cycle"));
+    let verdict = refusal(&loader, &module);
     assert!(
         verdict
             .to_string()
@@ -243,43 +203,18 @@ fn a_dependency_cycle_is_refused() {
 fn a_chain_deeper_than_the_bound_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let lib_dir = format!("-L{}", d.display());
-    let mut libs = Vec::new();
-    for level in (0..=MAX_DEPTH + 1).rev() {
-        let soname = format!("-Wl,-soname,libchain{level}.so");
-        let next = format!("-lchain{}", level + 1);
-        let mut args = vec![soname.as_str(), "-Wl,-rpath,$ORIGIN", "-Wl,--no-as-needed"];
-        if level <= MAX_DEPTH {
-            args.extend([lib_dir.as_str(), next.as_str()]);
-        }
-        libs.push(common::cc(
-            &d.join(format!("libchain{level}.so")),
-            "helper.c",
-            &args,
-        ));
-    }
-    let module = common::cc(
-        &d.join("libplugin.so"),
-        "needs-helper.c",
-        &[
-            "-DNO_HELPER",
-            &lib_dir,
-            "-Wl,--no-as-needed",
-            "-lchain0",
-            "-Wl,-rpath,$ORIGIN",
-        ],
-    );
-    let mut trusted: Vec<&Path> = libs.iter().map(PathBuf::as_path).collect();
-    trusted.push(&module);
-    let verdict = verdict_of(
-        loader(&trusted, Action::Taint)
-            .load(&module)
-            .expect_err("deep"),
-    );
-    assert!(
-        verdict.to_string().contains("levels of libraries"),
-        "{verdict}"
-    );
+    let mut trusted: Vec<PathBuf> = (0..=MAX_DEPTH + 1)
+        .rev()
+        .map(|level| {
+            let next = (level <= MAX_DEPTH).then(|| format!("chain{}", level + 1));
+            needing(d, &format!("chain{level}"), "helper.c", next.as_deref())
+        })
+        .collect();
+    trusted.push(needing(d, "plugin", "module.c", Some("chain0")));
+    let module = trusted.last().expect("module").clone();
+    let trusted: Vec<&Path> = trusted.iter().map(PathBuf::as_path).collect();
+    let verdict = refusal(&loader(&trusted, Action::Taint), &module);
+    assert!(verdict.contains("levels of libraries"), "{verdict}");
 }
 
 #[test]
@@ -295,19 +230,21 @@ fn a_system_directory_others_can_write_is_not_a_system_directory() {
     let lib_dir = format!("-L{}", system.display());
     let module = common::cc(
         &dir.path().join("libplugin.so"),
-        "needs-helper.c",
+        "module.c",
         &[&lib_dir, "-lhelper"],
     );
-    let loader = Loader::new(
-        DigestSet::new(Profile::ElfImage, [digest(&module)], Action::Taint)
-            .with_system_dirs(vec![system.clone()]),
-    );
+    let manifest = Manifest::new(
+        Profile::ElfImage,
+        [("libplugin.so".to_owned(), digest(&module))],
+    )
+    .expect("manifest");
+    let anchor = Anchor::parse(&Anchor::sealed_record(&manifest)).expect("anchor");
+    let policy = Policy::new(anchor, HashEvidence::Manifest(manifest));
+    let loader =
+        Loader::new(HostPolicy::new(policy, Action::Taint).with_system_dirs(vec![system.clone()]));
     // The temporary directory lies under the world-writable /tmp.
-    let verdict = verdict_of(loader.load(&module).expect_err("writable system dir"));
-    assert!(
-        verdict.to_string().contains("writable by group or others"),
-        "{verdict}"
-    );
+    let verdict = refusal(&loader, &module);
+    assert!(verdict.contains("writable by group or others"), "{verdict}");
 }
 
 #[test]
@@ -320,12 +257,8 @@ fn loader_extensions_are_refused() {
         ("-Wl,-f,libfilter.so", "DT_AUXILIARY"),
     ] {
         let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN", option]);
-        let verdict = verdict_of(
-            loader(&[&module], Action::Taint)
-                .load(&module)
-                .expect_err("loader extension"),
-        );
-        assert!(verdict.to_string().contains(tag), "{option}: {verdict}");
+        let verdict = refusal(&loader(&[&module], Action::Taint), &module);
+        assert!(verdict.contains(tag), "{option}: {verdict}");
     }
 }
 
@@ -336,7 +269,7 @@ fn a_constructor_that_runs_before_a_failure_still_taints() {
         let (ran, marker) = marker_define(dir.path(), &format!("{name}-ran"));
         let module = common::cc(
             &dir.path().join(format!("lib{name}.so")),
-            "needs-helper.c",
+            "module.c",
             &["-DNO_HELPER", define, &marker],
         );
         let loader = loader(&[], Action::Taint);

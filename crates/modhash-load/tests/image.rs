@@ -25,7 +25,7 @@ const PAYLOAD: [u8; 16] = [0xcc; 16];
 /// The module, and a copy with [`PAYLOAD`] in the padding after the file
 /// bytes of its executable segment.
 fn module_and_tampered(dir: &Path) -> (PathBuf, PathBuf) {
-    let clean = common::cc(&dir.join("libclean.so"), "reads-padding.c", &[]);
+    let clean = common::cc(&dir.join("libclean.so"), "module.c", &["-DREAD_PADDING"]);
     let mut bytes = fs::read(&clean).expect("read");
     let header = FileHeader64::<LittleEndian>::parse(bytes.as_slice()).expect("ELF");
     let phdrs = header
@@ -47,7 +47,10 @@ fn module_and_tampered(dir: &Path) -> (PathBuf, PathBuf) {
         end + PAYLOAD.len() <= next.min(end.next_multiple_of(4096)),
         "no padding after .text to write into"
     );
-    bytes[end..end + PAYLOAD.len()].copy_from_slice(&PAYLOAD);
+    bytes
+        .get_mut(end..end + PAYLOAD.len())
+        .expect("padding in the file")
+        .copy_from_slice(&PAYLOAD);
     let tampered = dir.join("libtampered.so");
     fs::write(&tampered, &bytes).expect("write");
     assert_eq!(

@@ -43,12 +43,17 @@ fn keep_rewriting(path: &Path, a: &[u8], b: &[u8], stop: &AtomicBool, writes: &A
     }
 }
 
-#[test]
-fn the_code_that_runs_is_the_code_that_was_verified() {
-    let iterations: u64 = std::env::var("MODHASH_RACE_ITERATIONS")
+/// Loads per test: `MODHASH_RACE_ITERATIONS`, default 200.
+fn iterations() -> u64 {
+    std::env::var("MODHASH_RACE_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(200)
+}
+
+#[test]
+fn the_code_that_runs_is_the_code_that_was_verified() {
+    let iterations = iterations();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("libmodule.so");
     let a = fs::read(common::variant_a()).expect("read");
@@ -116,10 +121,7 @@ fn the_code_that_runs_is_the_code_that_was_verified() {
 /// (itself and its helper) always runs helper A, the only helper trusted.
 #[test]
 fn a_dependency_rewritten_during_loads_never_runs_unjudged() {
-    let iterations: u64 = std::env::var("MODHASH_RACE_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let iterations = iterations();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let helper = d.join("libracehelper.so");
@@ -145,7 +147,7 @@ fn a_dependency_rewritten_during_loads_never_runs_unjudged() {
     let lib_dir = format!("-L{}", d.display());
     let module = common::cc(
         &d.join("libplugin.so"),
-        "needs-helper.c",
+        "module.c",
         &[&lib_dir, "-lracehelper", "-Wl,-rpath,$ORIGIN"],
     );
     let trusted = [&a, &fs::read(&module).expect("read")]

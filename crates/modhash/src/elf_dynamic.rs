@@ -180,8 +180,49 @@ mod tests {
         assert!(Dynamic::try_from([0x7f, b'E', b'L', b'F'].as_slice()).is_err());
     }
 
+    /// Offsets of each program header of an ELF64 LE file.
+    fn phdr_offsets(bytes: &[u8]) -> Vec<usize> {
+        let field = |at: usize, len: usize| {
+            bytes.get(at..at + len).map_or(0, |b| {
+                b.iter().rev().fold(0usize, |n, &x| n << 8 | usize::from(x))
+            })
+        };
+        let (phoff, phnum) = (field(32, 8), field(56, 2));
+        (0..phnum).map(|i| phoff + i * 56).collect()
+    }
+
     #[test]
-    fn the_test_vectors_read_their_needed_list() {
+    fn a_second_pt_dynamic_is_refused() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/signature/testdata/tiny.so"
+        );
+        let mut bytes = std::fs::read(path).expect("read tiny.so");
+        let offsets = phdr_offsets(&bytes);
+        let is = |bytes: &[u8], at: usize, ty: u32| {
+            bytes.get(at..at + 4) == Some(ty.to_le_bytes().as_slice())
+        };
+        let dynamic = *offsets
+            .iter()
+            .find(|&&at| is(&bytes, at, elf::PT_DYNAMIC))
+            .expect("PT_DYNAMIC");
+        let other = *offsets
+            .iter()
+            .find(|&&at| is(&bytes, at, elf::PT_GNU_STACK))
+            .expect("PT_GNU_STACK");
+        let copy = bytes.get(dynamic..dynamic + 56).expect("phdr").to_vec();
+        bytes
+            .get_mut(other..other + 56)
+            .expect("phdr")
+            .copy_from_slice(&copy);
+        assert_eq!(
+            Dynamic::try_from(bytes.as_slice()),
+            Err(DynamicError::SeveralDynamic)
+        );
+    }
+
+    #[test]
+    fn an_image_reads_as_its_file() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/src/signature/testdata/tiny.so"
