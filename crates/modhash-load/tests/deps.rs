@@ -367,3 +367,26 @@ fn child_loads_a_module_as_told() {
     let answer = loaded.call(0, b"").expect("call");
     println!("child: loaded, {}", String::from_utf8_lossy(&answer));
 }
+
+/// An isolated module's libraries are left to the dynamic loader inside the
+/// worker's sandbox: `$ORIGIN` names `/proc/self/fd` there and the
+/// module's directory is not readable, so its helper is not found; the
+/// host never loads it.
+#[test]
+fn an_isolated_module_gets_no_library_from_beside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ran, define) = marker_define(dir.path(), "helper-ran");
+    helper(dir.path(), "helper A", &[&define]);
+    let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN"]);
+    let mut worker = modhash_load::isolated::WorkerConfig::default();
+    worker.worker = Some(env!("CARGO_BIN_EXE_modhash-worker").into());
+    let loader = loader(&[], Action::Isolate).with_worker_config(worker);
+    match loader.load(&module) {
+        Err(LoadError::Isolation { source, .. }) => {
+            let helper = format!("lib{}.so: cannot open", helper_stem(dir.path()));
+            assert!(source.to_string().contains(&helper), "{source}");
+        }
+        other => panic!("expected the worker to fail loading the module: {other:?}"),
+    }
+    assert!(!ran.exists(), "the helper's constructor ran");
+}
