@@ -533,6 +533,42 @@ mod tests {
         }
     }
 
+    /// Never asked: every name below is refused before any file is read.
+    struct NoSeal;
+
+    impl Seal for NoSeal {
+        fn seal(&self, path: &Path) -> Result<Judged, String> {
+            Err(format!("{} was read", path.display()))
+        }
+    }
+
+    #[test]
+    fn names_that_are_paths_or_tokens_are_refused_without_reading_anything() {
+        let names = [
+            "$ORIGIN/x.so",
+            "${LIB}x.so",
+            "../x.so",
+            "/x.so",
+            "..",
+            ".",
+            "",
+        ];
+        let dynamic = Dynamic {
+            needed: names.iter().map(|n| (*n).to_owned()).collect(),
+            ..Dynamic::default()
+        };
+        let dirs = [PathBuf::from("/nonexistent")];
+        let found = Dependencies::resolve(Path::new("/m/x.so"), &Ok(dynamic), &dirs, &NoSeal).found;
+        assert_eq!(found.len(), names.len());
+        for dependency in found {
+            assert_eq!(
+                dependency.provider,
+                Err(DependencyError::NotAName),
+                "{dependency}"
+            );
+        }
+    }
+
     #[test]
     fn a_world_writable_directory_is_not_a_system_directory() {
         let err = root_only(Path::new("/tmp")).expect_err("/tmp is world-writable");
