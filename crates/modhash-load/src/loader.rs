@@ -42,7 +42,7 @@ pub enum LoadError {
     Rejected {
         /// The verdict.
         verdict: Verdict,
-        /// SHA-256 of the image that was judged.
+        /// Its digest under the policy's profile.
         digest: Digest,
     },
     /// The module must run isolated ({why}) and its worker did not start.
@@ -63,7 +63,7 @@ pub enum LoadError {
     Unpinned {
         /// The verdict, naming the dependency.
         verdict: Verdict,
-        /// SHA-256 of the image that was judged.
+        /// Its digest under the policy's profile.
         digest: Digest,
     },
 }
@@ -85,7 +85,7 @@ pub fn process_tainted() -> bool {
 pub struct Tainted {
     /// The path it was read from.
     pub path: PathBuf,
-    /// SHA-256 of the image loaded.
+    /// Its digest under the policy's profile.
     pub digest: Digest,
     /// The verdict (why it is untrusted).
     pub verdict: Verdict,
