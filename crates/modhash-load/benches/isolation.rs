@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use modhash_load::inprocess::InProcess;
+use modhash::{Digest, Profile};
 use modhash_load::isolated::{Isolated, WorkerConfig};
 use modhash_load::memfd::SealedImage;
+use modhash_load::{Action, DigestSet, Loader};
 
 /// The echo method of the test module.
 const ECHO: u32 = 1;
@@ -24,8 +25,11 @@ fn main() {
         .unwrap_or(100_000);
     let (module, worker) = build();
     let bytes = std::fs::read(&module).expect("read module");
-    let in_process =
-        InProcess::open(SealedImage::new(&bytes).expect("seal"), b"").expect("load in-process");
+    let image = Profile::ElfImage.hashed_bytes(&bytes).expect("elf image");
+    let trusted = Digest::sha256(&image);
+    let in_process = Loader::new(DigestSet::new(Profile::ElfImage, [trusted], Action::Reject))
+        .load(&module)
+        .expect("load in-process");
     let mut settings = WorkerConfig::default();
     settings.worker = Some(worker);
     let isolated = Isolated::spawn(SealedImage::new(&bytes).expect("seal"), b"", settings)
@@ -97,10 +101,10 @@ fn build() -> (PathBuf, PathBuf) {
             "build",
             "--quiet",
             "--release",
+            // Whole packages: a target filter such as `--bin` would also
+            // apply to the test module and skip its cdylib.
             "-p",
             "modhash-test-variant",
-            "--bin",
-            "modhash-worker",
             "-p",
             "modhash-load",
         ])
