@@ -314,11 +314,16 @@ fn apply_landlock(
     warnings: &mut Vec<String>,
 ) -> Result<Landlock, LockdownError> {
     let abi = landlock_abi(policy);
-    let mut ruleset = Ruleset::default()
-        .handle_access(AccessFs::from_all(abi))?
-        .handle_access(AccessNet::from_all(abi))?
-        .scope(Scope::from_all(abi))?
-        .create()?;
+    // landlock refuses an empty set of rights: an ABI without network
+    // rights (before 4) or scopes (before 6) must not ask for them at all.
+    let mut ruleset = Ruleset::default().handle_access(AccessFs::from_all(abi))?;
+    if !AccessNet::from_all(abi).is_empty() {
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+    }
+    if !Scope::from_all(abi).is_empty() {
+        ruleset = ruleset.scope(Scope::from_all(abi))?;
+    }
+    let mut ruleset = ruleset.create()?;
     for path in &policy.read_paths {
         let is_dir = match std::fs::metadata(path) {
             Ok(meta) => meta.is_dir(),

@@ -40,7 +40,9 @@ static int32_t hostile_create(const uint8_t *config, size_t config_len,
     (void)config;
     (void)config_len;
     (void)err;
-    *instance = NULL;
+    /* Stateless, but the ABI wants an instance that is not NULL. */
+    static int state;
+    *instance = &state;
     return MODHASH_STATUS_OK;
 }
 
