@@ -50,6 +50,9 @@ const DENIED: &[&str] = &[
     "ptrace-seize",
 ];
 
+/// Reads landlock must refuse (the worker survives them).
+const REFUSED: &[&str] = &["read-file", "read-host-memory"];
+
 /// What `process_vm_writev` aims at in the host.
 static CANARY: AtomicU64 = AtomicU64::new(0x1111_2222_3333_4444);
 
@@ -109,6 +112,12 @@ fn no_attack_reaches_the_host_without_landlock_signal_scoping() {
             "{attack} was not denied:\n{stdout}"
         );
     }
+    for attack in REFUSED {
+        assert!(
+            stdout.contains(&format!("{attack}: refused\n")),
+            "{attack} was not refused:\n{stdout}"
+        );
+    }
     assert!(stdout.contains("canary: intact"), "{stdout}");
 }
 
@@ -133,6 +142,16 @@ fn attacked_host() {
         };
         let _ = module.call(1, b"after");
         std::thread::sleep(Duration::from_millis(50));
+        println!("{attack}: {outcome}");
+    }
+    module.restart().expect("restart");
+    for attack in REFUSED {
+        let outcome = match module.call(0, format!("{attack} {host}").as_bytes()) {
+            Err(CallError::Module(failure)) if failure.message == "refused by the kernel" => {
+                "refused".to_owned()
+            }
+            other => format!("{other:?}"),
+        };
         println!("{attack}: {outcome}");
     }
     let intact = CANARY.load(Ordering::SeqCst) == 0x1111_2222_3333_4444;

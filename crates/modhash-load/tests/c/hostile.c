@@ -139,6 +139,15 @@ static int attack(const char *name, pid_t host, unsigned long address)
         ptrace(PTRACE_ATTACH, host, NULL, NULL);
     } else if (strcmp(name, "ptrace-seize") == 0) {
         ptrace(PTRACE_SEIZE, host, NULL, NULL);
+    } else if (strcmp(name, "read-file") == 0) {
+        /* Readable by the host's user, outside the library directories. */
+        if (open("/etc/passwd", O_RDONLY | O_CLOEXEC) < 0)
+            return -2;
+    } else if (strcmp(name, "read-host-memory") == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%ld/mem", (long)host);
+        if (open(path, O_RDONLY | O_CLOEXEC) < 0)
+            return -2;
     } else if (strcmp(name, "flood") == 0) {
         flood();
     } else if (strcmp(name, "ansi") == 0) {
@@ -175,7 +184,13 @@ static int32_t hostile_call(void *instance, uint32_t method,
         say(out, "input: <attack> <host pid> [<hex address>]");
         return MODHASH_STATUS_ERROR;
     }
-    if (attack(name, (pid_t)host, address) != 0) {
+    switch (attack(name, (pid_t)host, address)) {
+    case 0:
+        break;
+    case -2:
+        say(out, "refused by the kernel");
+        return MODHASH_STATUS_ERROR;
+    default:
         say(out, "unknown attack");
         return MODHASH_STATUS_ERROR;
     }
