@@ -1,6 +1,6 @@
 //! Locking a worker process down before any code of its module runs.
 //!
-//! [`lock_down`] is called by `modhash-worker` after it has received the
+//! `lock_down` is called by `modhash-worker` after it has received the
 //! sealed module fd and before it `dlopen`s it, so the module's constructors
 //! already run inside the sandbox. In order:
 //!
@@ -23,7 +23,7 @@
 //!    worker with `SIGSYS`, which the host reports as "denied". Running
 //!    without seccomp is refused unless the host opted out.
 //!
-//! Only the worker calls [`lock_down`]; hosts choose a [`SandboxPolicy`]
+//! Only the worker calls `lock_down`; hosts choose a [`SandboxPolicy`]
 //! and read the [`SandboxReport`] it produced.
 
 use std::collections::BTreeMap;
