@@ -345,12 +345,41 @@ pub(crate) fn send_frame(
     Ok(())
 }
 
+/// The longest a reader busy-waits for a frame, whatever it is asked.
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
+
+/// How long a reader busy-waits on its non-blocking socket before it
+/// sleeps in `poll`.
+///
+/// Waking a sleeping thread on an idle CPU costs tens of microseconds per
+/// hand-off, more than a short call itself; a peer that answers within the
+/// spin is read without sleeping. The spin adapts so that it costs CPU only
+/// while it pays: after a frame that arrived within `max`, the next wait
+/// spins the full `max`; after one that took longer, half as long as the
+/// last, so a peer that is quiet for long stretches costs next to nothing.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spin {
+    max: Duration,
+    now: Duration,
+}
+
+impl Spin {
+    fn adapt(&mut self, waited: Duration) {
+        self.now = if waited <= self.max {
+            self.max
+        } else {
+            self.now / 2
+        };
+    }
+}
+
 /// Reads frames from a stream socket, buffering what arrives ahead.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    spin: Spin,
 }
 
 impl Default for FrameReader {
@@ -359,11 +388,22 @@ impl Default for FrameReader {
             buf: vec![0u8; READ_BUFFER_LEN].into_boxed_slice(),
             start: 0,
             end: 0,
+            spin: Spin::default(),
         }
     }
 }
 
 impl FrameReader {
+    /// A reader that busy-waits up to `spin` (at most [`MAX_SPIN`]) for
+    /// each frame before it sleeps; the socket must be non-blocking.
+    pub(crate) fn with_spin(spin: Duration) -> Self {
+        let max = spin.min(MAX_SPIN);
+        Self {
+            spin: Spin { max, now: max },
+            ..Self::default()
+        }
+    }
+
     /// Read the next frame from `fd`, waiting at most until `deadline` on a
     /// non-blocking socket (a blocking socket waits as long as it takes).
     pub(crate) fn recv(
@@ -371,8 +411,12 @@ impl FrameReader {
         fd: BorrowedFd<'_>,
         deadline: Option<Instant>,
     ) -> Result<Frame, IoError> {
+        let started = (!self.spin.max.is_zero()).then(Instant::now);
         while self.end - self.start < HEADER_LEN {
             self.fill(fd, deadline)?;
+        }
+        if let Some(started) = started {
+            self.spin.adapt(started.elapsed());
         }
         let mut raw = [0u8; HEADER_LEN];
         raw.copy_from_slice(self.buffered().get(..HEADER_LEN).unwrap_or_default());
@@ -397,7 +441,12 @@ impl FrameReader {
             self.end = 0;
             let mut filled = have;
             while filled < len {
-                filled += read_some(fd, body.get_mut(filled..).unwrap_or_default(), deadline)?;
+                filled += read_some(
+                    fd,
+                    body.get_mut(filled..).unwrap_or_default(),
+                    deadline,
+                    self.spin.now,
+                )?;
             }
             body
         };
@@ -426,21 +475,32 @@ impl FrameReader {
             self.start = 0;
         }
         let free = self.buf.get_mut(self.end..).unwrap_or_default();
-        self.end += read_some(fd, free, deadline)?;
+        self.end += read_some(fd, free, deadline, self.spin.now)?;
         Ok(())
     }
 }
 
-/// One successful, non-empty read.
+/// One successful, non-empty read; on a non-blocking socket, retried for
+/// up to `spin` before sleeping in `poll`.
 fn read_some(
     fd: BorrowedFd<'_>,
     into: &mut [u8],
     deadline: Option<Instant>,
+    spin: Duration,
 ) -> Result<usize, IoError> {
+    let mut spin_until = None;
     loop {
         match rustix::io::read(fd, &mut *into) {
             Ok(0) => return Err(IoError::Closed),
             Ok(n) => return Ok(n),
+            Err(Errno::AGAIN) if !spin.is_zero() => {
+                let now = Instant::now();
+                if now < *spin_until.get_or_insert(now + spin) {
+                    std::hint::spin_loop();
+                } else {
+                    wait(fd, PollFlags::IN, deadline)?;
+                }
+            }
             Err(Errno::AGAIN) => wait(fd, PollFlags::IN, deadline)?,
             Err(Errno::INTR) => {}
             Err(Errno::CONNRESET) => return Err(IoError::Closed),
@@ -505,25 +565,47 @@ pub(crate) fn decode_reply(
     })
 }
 
-/// Encode a `Hello` body: version, sandbox policy, then the instance
-/// configuration as the rest of the body.
-pub(crate) fn encode_hello(policy: &SandboxPolicy, config: &[u8]) -> Result<Vec<u8>, Violation> {
+/// Encode a `Hello` body: version, sandbox policy, how long the worker
+/// spins for a call (µs), then the instance configuration as the rest of
+/// the body.
+pub(crate) fn encode_hello(
+    policy: &SandboxPolicy,
+    spin: Duration,
+    config: &[u8],
+) -> Result<Vec<u8>, Violation> {
     let mut body = PROTOCOL_VERSION.to_le_bytes().to_vec();
     encode_policy(policy, &mut body)?;
+    let spin = u32::try_from(spin.min(MAX_SPIN).as_micros()).unwrap_or(u32::MAX);
+    body.extend_from_slice(&spin.to_le_bytes());
     body.extend_from_slice(config);
     Ok(body)
 }
 
 /// Split a `Hello` body into policy and instance configuration, refusing
 /// another protocol version.
-pub(crate) fn decode_hello(body: &[u8]) -> Result<(SandboxPolicy, &[u8]), Violation> {
+pub(crate) fn decode_hello(body: &[u8]) -> Result<Hello<'_>, Violation> {
     let mut cursor = Cursor::new(body, "Hello");
     let version = cursor.u16()?;
     if version != PROTOCOL_VERSION {
         return Err(Violation::Version(version));
     }
     let policy = decode_policy(&mut cursor)?;
-    Ok((policy, cursor.rest()))
+    let spin = Duration::from_micros(u64::from(cursor.u32()?));
+    Ok(Hello {
+        policy,
+        spin,
+        config: cursor.rest(),
+    })
+}
+
+/// What a `Hello` body tells the worker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Hello<'a> {
+    pub(crate) policy: SandboxPolicy,
+    /// How long to busy-wait for each call (see [`FrameReader::with_spin`]).
+    pub(crate) spin: Duration,
+    /// The instance configuration.
+    pub(crate) config: &'a [u8],
 }
 
 const FLAG_THREADS: u8 = 1;
@@ -806,7 +888,12 @@ pub(crate) fn recv_hello(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, std::os::fd::Ow
     let mut body = vec![0u8; len];
     let mut filled = 0;
     while filled < len {
-        filled += read_some(fd, body.get_mut(filled..).unwrap_or_default(), None)?;
+        filled += read_some(
+            fd,
+            body.get_mut(filled..).unwrap_or_default(),
+            None,
+            Duration::ZERO,
+        )?;
     }
     Ok((body, module))
 }
@@ -927,8 +1014,16 @@ mod tests {
             allow_threads: true,
             ..SandboxPolicy::default()
         };
-        let body = encode_hello(&policy, b"config").expect("encode");
-        assert_eq!(decode_hello(&body), Ok((policy, &b"config"[..])));
+        let spin = Duration::from_micros(30);
+        let body = encode_hello(&policy, spin, b"config").expect("encode");
+        assert_eq!(
+            decode_hello(&body),
+            Ok(Hello {
+                policy,
+                spin,
+                config: &b"config"[..]
+            })
+        );
         let mut other = body.clone();
         other[0] = 9;
         assert_eq!(decode_hello(&other), Err(Violation::Version(9)));

@@ -383,6 +383,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_statx,
     libc::SYS_sendmsg,
     libc::SYS_recvmsg,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
     libc::SYS_mmap,
     libc::SYS_munmap,
     libc::SYS_mprotect,

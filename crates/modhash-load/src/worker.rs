@@ -96,7 +96,15 @@ impl From<Violation> for Stop {
 
 fn run(socket: BorrowedFd<'_>) -> Result<(), Stop> {
     let (body, memfd) = protocol::recv_hello(socket)?;
-    let (policy, config) = protocol::decode_hello(&body)?;
+    let protocol::Hello {
+        policy,
+        spin,
+        config,
+    } = protocol::decode_hello(&body)?;
+    // Non-blocking, so the reader can spin for the next call; set before
+    // the lockdown, which allows no ioctl.
+    rustix::io::ioctl_fionbio(socket, true)
+        .map_err(|e| Stop::Failed(FatalStage::Protocol, e.to_string()))?;
     let image = SealedImage::from_sealed(memfd)
         .map_err(|e| Stop::Failed(FatalStage::Image, e.to_string()))?;
 
@@ -114,7 +122,7 @@ fn run(socket: BorrowedFd<'_>) -> Result<(), Stop> {
     let ready = protocol::encode_ready(&report, module.name())?;
     protocol::send_frame(socket, Kind::Ready, 0, 0, &[&ready], None)?;
 
-    let mut reader = FrameReader::default();
+    let mut reader = FrameReader::with_spin(spin);
     loop {
         let frame = reader.recv(socket, None)?;
         match frame.kind {
