@@ -496,7 +496,10 @@ fn read_some(
             Err(Errno::AGAIN) if !spin.is_zero() => {
                 let now = Instant::now();
                 if now < *spin_until.get_or_insert(now + spin) {
-                    std::hint::spin_loop();
+                    // Yield rather than spin in place: on a busy machine the
+                    // peer may be waiting for this very CPU; on an idle one
+                    // the yield returns at once.
+                    rustix::thread::sched_yield();
                 } else {
                     wait(fd, PollFlags::IN, deadline)?;
                 }
@@ -1028,6 +1031,34 @@ mod tests {
         other[0] = 9;
         assert_eq!(decode_hello(&other), Err(Violation::Version(9)));
         assert_eq!(decode_hello(&body[..5]), Err(Violation::Truncated("Hello")));
+    }
+
+    #[test]
+    fn the_spin_halves_while_frames_are_slow_and_recovers_at_once() {
+        let max = Duration::from_micros(40);
+        let mut spin = FrameReader::with_spin(max).spin;
+        assert_eq!(spin.now, max);
+        spin.adapt(Duration::from_millis(5));
+        spin.adapt(Duration::from_millis(5));
+        assert_eq!(spin.now, max / 4);
+        spin.adapt(Duration::from_micros(10));
+        assert_eq!(spin.now, max);
+        assert_eq!(
+            FrameReader::with_spin(Duration::from_secs(1)).spin.max,
+            MAX_SPIN
+        );
+    }
+
+    #[test]
+    fn a_spinning_reader_still_sleeps_until_its_deadline() {
+        let (_a, b) = pair();
+        rustix::io::ioctl_fionbio(&b, true).expect("nonblocking");
+        let mut reader = FrameReader::with_spin(Duration::from_micros(100));
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(matches!(
+            reader.recv(b.as_fd(), Some(deadline)),
+            Err(IoError::TimedOut)
+        ));
     }
 
     #[test]
