@@ -27,6 +27,7 @@ use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use rustix::process::{Pid, Signal};
 
 use crate::call_error::{CallError, Limit};
+use crate::escape::escaped;
 use crate::memfd::SealedImage;
 use crate::protocol::{self, FatalStage, FrameReader, IoError, Kind, Violation};
 use crate::sandbox::{Landlock, SandboxPolicy, SandboxReport};
@@ -363,10 +364,8 @@ impl Worker {
                     .map_or((FatalStage::Protocol, &[][..]), |(stage, message)| {
                         (FatalStage::from_byte(*stage), message)
                     });
-                Err(Handshake::Fatal(
-                    stage,
-                    String::from_utf8_lossy(message).into_owned(),
-                ))
+                // It can quote the module (its `create` error, say).
+                Err(Handshake::Fatal(stage, escaped(message)))
             }
             other => Err(protocol_fault(Violation::Unexpected {
                 expected: Kind::Ready,
@@ -422,7 +421,13 @@ impl Worker {
                 .into(),
             ));
         }
-        protocol::decode_reply(frame.status, frame.body).map_err(|e| Fault::Io(e.into()))
+        let answer =
+            protocol::decode_reply(frame.status, frame.body).map_err(|e| Fault::Io(e.into()))?;
+        // The module wrote the message; the host will print it.
+        Ok(answer.map_err(|mut failure| {
+            failure.message = escaped(failure.message.as_bytes());
+            failure
+        }))
     }
 
     /// Reap a worker that failed (killing it unless it is already exiting

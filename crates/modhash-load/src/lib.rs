@@ -35,6 +35,7 @@
 //! the `modhash-worker` binary through one hidden entry point.
 
 mod call_error;
+mod escape;
 mod inprocess;
 pub mod isolated;
 pub mod judge;

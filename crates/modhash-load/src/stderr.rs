@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
+use crate::escape::escape;
+
 /// How many bytes of a worker's last (escaped) stderr output a crash report
 /// keeps.
 const TAIL: usize = 2048;
@@ -276,44 +278,6 @@ impl Filter {
             self.dropped = 0;
         }
     }
-}
-
-/// Append `raw` as printable text: valid UTF-8 stays as it is, except
-/// control characters (C0, DEL, C1), the backslash and the invisible
-/// characters that change how a terminal lays text out (zero-width and
-/// bidirectional controls), which become `\xNN` or `\u{NNNN}`; invalid
-/// bytes become `\xNN`. Tabs are kept.
-fn escape(raw: &[u8], out: &mut Vec<u8>) {
-    for chunk in raw.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\t' => out.push(b'\t'),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                c if u32::from(c) < 0x80 && c.is_control() => {
-                    let _ = write!(out, "\\x{:02x}", u32::from(c));
-                }
-                c if c.is_control() || is_layout_control(c) => {
-                    let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
-                }
-                c => {
-                    let mut utf8 = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                }
-            }
-        }
-        for byte in chunk.invalid() {
-            let _ = write!(out, "\\x{byte:02x}");
-        }
-    }
-}
-
-/// Zero-width, line/paragraph separators, bidirectional embeddings,
-/// overrides and isolates, invisible operators and the byte-order mark.
-fn is_layout_control(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x061C | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFEFF
-    )
 }
 
 #[cfg(test)]

@@ -234,3 +234,14 @@ fn flooded_host() {
         .expect("VmHWM");
     println!("peak-rss-kib: {peak}");
 }
+
+#[test]
+fn an_isolated_modules_error_message_reaches_the_host_escaped() {
+    let module = spawn();
+    match module.call(0, b"ansi-error 0") {
+        Err(CallError::Module(failure)) => {
+            assert_eq!(failure.message, "\\x1b[2K\\x0dmodhash: forged error");
+        }
+        other => panic!("expected the module's error, got {other:?}"),
+    }
+}

@@ -148,6 +148,8 @@ static int attack(const char *name, pid_t host, unsigned long address)
         snprintf(path, sizeof path, "/proc/%ld/mem", (long)host);
         if (open(path, O_RDONLY | O_CLOEXEC) < 0)
             return -2;
+    } else if (strcmp(name, "ansi-error") == 0) {
+        return -3;
     } else if (strcmp(name, "flood") == 0) {
         flood();
     } else if (strcmp(name, "ansi") == 0) {
@@ -189,6 +191,9 @@ static int32_t hostile_call(void *instance, uint32_t method,
         break;
     case -2:
         say(out, "refused by the kernel");
+        return MODHASH_STATUS_ERROR;
+    case -3:
+        say(out, "\033[2K\rmodhash: forged error");
         return MODHASH_STATUS_ERROR;
     default:
         say(out, "unknown attack");
