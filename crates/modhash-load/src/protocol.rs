@@ -1015,6 +1015,7 @@ mod tests {
             cpu_time: None,
             read_paths: vec!["/usr/lib".into(), "/opt/x".into()],
             allow_threads: true,
+            landlock_abi: Some(5),
             ..SandboxPolicy::default()
         };
         let spin = Duration::from_micros(30);
