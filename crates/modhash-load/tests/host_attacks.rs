@@ -191,6 +191,11 @@ fn a_stderr_flood_kills_the_worker_and_the_host_stays_small_and_unfooled() {
         text.contains("bytes of output in one second: the worker is killed"),
         "{text}"
     );
+    // What was over the rate before the flood was dropped, and counted.
+    assert!(
+        text.contains("bytes of output over the limit of 65536 bytes per second"),
+        "{text}"
+    );
     // Nothing raw that a terminal would act on reached the host's stderr.
     for byte in [0x1b, b'\r', 0x07] {
         assert!(
