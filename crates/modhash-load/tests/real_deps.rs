@@ -12,8 +12,8 @@ use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
 use modhash::policy::{Policy, SignatureTrust};
 use modhash::signature::{libcamera, Keyring};
 use modhash_load::deps::{DependencyError, Provider};
-use modhash_load::inprocess::OpenError;
-use modhash_load::{Action, HostPolicy, LoadError, Loader};
+
+use modhash_load::{Action, HostPolicy, LoadError, Loader, OpenError};
 
 fn testdata() -> Option<PathBuf> {
     let dir = std::env::var_os("MODHASH_TESTDATA").map(PathBuf::from);
