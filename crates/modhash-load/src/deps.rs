@@ -570,6 +570,22 @@ mod tests {
     }
 
     #[test]
+    fn more_than_the_bound_of_libraries_is_refused() {
+        let dynamic = Dynamic {
+            needed: (0..MAX_LIBRARIES + 3)
+                .map(|i| format!("libnone{i}.so"))
+                .collect(),
+            ..Dynamic::default()
+        };
+        let found = Dependencies::resolve(Path::new("/m/x.so"), &Ok(dynamic), &[], &NoSeal).found;
+        let too_many = found
+            .iter()
+            .filter(|d| d.provider == Err(DependencyError::TooMany))
+            .count();
+        assert_eq!(too_many, 3);
+    }
+
+    #[test]
     fn a_world_writable_directory_is_not_a_system_directory() {
         let err = root_only(Path::new("/tmp")).expect_err("/tmp is world-writable");
         assert!(
