@@ -75,3 +75,12 @@ cp tiny.so moved.so
 "$modhash" sign --key test.key tiny.so > /dev/null
 cp tiny.so.modsig tiny-strip-all.so.modsig
 "$modhash" sign --key test.key --signtab signtab tiny.so > /dev/null
+
+# Kernel module signatures the kernel refuses: signed attributes, and a
+# non-zero signer_len (200 bytes the old reading skipped, covered by nothing).
+cp "$vectors/rsa-sha512-attrs.ko" .
+python3 - <<'PY'
+module = bytearray(open("rsa-sha256.ko", "rb").read())
+module[len(module) - 28 - 12 + 3] = 200
+open("rsa-sha256-signer-len.ko", "wb").write(module)
+PY
