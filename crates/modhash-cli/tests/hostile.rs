@@ -406,3 +406,37 @@ fn hash_escapes_names_as_sha256sum_does() {
         .unwrap();
     assert!(check.status.success(), "{check:?}");
 }
+
+/// A module named so that its name holds a second verdict line cannot
+/// forge that verdict: `verify` prints one line per module, control
+/// characters escaped, and so do error messages.
+#[test]
+fn names_cannot_forge_verify_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let forged = "x.so\na.so: trusted-by-hash\u{1b}[2K";
+    std::fs::write(dir.path().join(forged), b"not a module").unwrap();
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cmd/signatures/rsa2048.crt.pem");
+    let out = modhash(
+        dir.path(),
+        [
+            OsStr::new("verify"),
+            "--keys".as_ref(),
+            keys.as_os_str(),
+            forged.as_ref(),
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let missing = "missing\nmodhash: a.so: forged";
+    let out = modhash(dir.path(), ["inspect", missing]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("modhash: missing\\nmodhash: a.so: forged: "),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("x.so\\na.so: trusted-by-hash\\u{1b}[2K: untrusted"),
+        "{stdout}"
+    );
+}
