@@ -67,6 +67,19 @@ pub enum Compression {
     Lz4,
 }
 
+impl std::fmt::Display for Compression {
+    /// How error messages name the vmlinux's storage.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compression::None => "uncompressed vmlinux",
+            Compression::Gzip => "gzip payload",
+            Compression::Xz => "xz payload",
+            Compression::Zstd => "zstd payload",
+            Compression::Lz4 => "lz4 payload",
+        })
+    }
+}
+
 /// Why no certificates could be read from a kernel image.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -111,10 +124,10 @@ pub enum KernelImageError {
     )]
     TooLarge,
     /// The system certificate list holds no certificate.
-    #[error("the {0:?} kernel image's system certificate list is empty; it was built without module signing or trusted keys")]
+    #[error("the kernel image's system certificate list ({0}) is empty; it was built without module signing or trusted keys")]
     NoCertificates(Compression),
     /// The system certificate list cannot be located.
-    #[error("cannot locate system_certificate_list in the {0:?} kernel image: no symbol table names it and no certificate list has the layout certs/system_certificates.S gives it; pass the vmlinux with its symbols (Debian: the linux-image-*-dbg package)")]
+    #[error("cannot locate system_certificate_list in the kernel image ({0}): no symbol table names it and no certificate list has the layout certs/system_certificates.S gives it; pass the vmlinux with its symbols (Debian: the linux-image-*-dbg package)")]
     NoSystemList(Compression),
     /// More than one run of certificates has the system list's layout.
     #[error("{0} certificate lists in the kernel image have the layout of system_certificate_list, so which one the kernel trusts is unknown; pass the vmlinux with its symbols")]

@@ -36,7 +36,8 @@ rm -f "$src"
 #   blacklist_hashes "tbs:" + SHA-256 of p256's TBSCertificate
 #   .data            other-rsa2048, a decoy the kernel never loads
 # so rsa2048 is the only trusted key. vmlinux-fake keeps its symbol table;
-# bzImage-fake holds the stripped copy, gzip-compressed.
+# bzImage-fake holds the stripped copy, gzip-compressed. vmlinux-revoked-fake
+# revokes rsa2048 too: it trusts no key.
 kdir=$(mktemp -d)
 der() { openssl x509 -in "$1" -outform DER -out "$2"; }
 der rsa2048.crt.pem "$kdir/signing_key.x509"
@@ -49,7 +50,11 @@ openssl asn1parse -inform DER -in "$kdir/p256.der" -strparse 4 -noout -out "$kdi
 tbs=$(sha256sum "$kdir/p256.tbs" | cut -c1-64)
 printf 'const char *const blacklist_hashes[] = { "tbs:%s", 0 };\n' "$tbs" > "$kdir/blacklist.c"
 cp kernel-certs.S "$kdir/"
-(cd "$kdir" && gcc -nostdlib -static -no-pie -Wl,--build-id=none -o vmlinux kernel-certs.S blacklist.c)
+link_vmlinux() { # objects named here, so that no temporary name is linked in
+  (cd "$kdir" && gcc -c kernel-certs.S && gcc -c blacklist.c &&
+    gcc -nostdlib -static -no-pie -Wl,--build-id=none -o vmlinux kernel-certs.o blacklist.o)
+}
+link_vmlinux
 cp "$kdir/vmlinux" vmlinux-fake
 strip -o "$kdir/vmlinux.stripped" "$kdir/vmlinux"
 python3 - "$kdir/vmlinux.stripped" <<'PY'
@@ -63,6 +68,11 @@ setup[0x206:0x208] = bytes([0x0F, 0x02])
 struct.pack_into("<II", setup, 0x248, 0, len(payload))
 open("bzImage-fake", "wb").write(bytes(setup) + payload)
 PY
+# The same with the signing key and p384 in the revocation list: the image
+# trusts no builtin key.
+cat "$kdir/signing_key.x509" "$kdir/p384.der" > "$kdir/x509_revocation_list"
+link_vmlinux
+cp "$kdir/vmlinux" vmlinux-revoked-fake
 rm -rf "$kdir"
 
 # Native: a key pair, a sidecar signature, the same over the stripped copy,
