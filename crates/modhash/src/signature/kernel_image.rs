@@ -17,9 +17,9 @@
 //! Debian's `System.map` is a stub), so the list is then recognised by the
 //! layout `system_certificates.S` gives it: 8-byte aligned, certificates
 //! back to back (each `30 82 hi lo`, as the kernel's loader requires), zero
-//! padding to 8 bytes, the list's length as a little-endian u64, then
-//! `module_cert_size`, the length of the first certificate (the module
-//! signing key). The revocation list has the same layout but no
+//! padding (to 8 bytes; 256 on arm64 kernels from before `.balign`), the
+//! list's length as a little-endian u64, then `module_cert_size`, the length
+//! of the first certificate (the module signing key). The revocation list has the same layout but no
 //! `module_cert_size`; any other length-prefixed run of certificates is
 //! taken as revocation, which can only remove trust. Exactly one list may
 //! match the system layout, else the image is refused. `tbs:`/`bin:`
@@ -368,6 +368,9 @@ fn bytes_at<'a>(file: &object::File<'a>, address: u64, len: u64) -> Option<&'a [
         .find_map(|section| section.data_range(address, len).ok().flatten())
 }
 
+/// Most zero bytes `.align` puts before a list's size word.
+const MAX_PADDING: usize = 256;
+
 /// The lists by the layout `certs/system_certificates.S` and
 /// `certs/revocation_certificates.S` give them (see the module comment).
 fn lists_by_layout(
@@ -382,16 +385,27 @@ fn lists_by_layout(
     };
     let mut system = Vec::new();
     let mut revocation = Vec::new();
+    // The next non-zero 8-byte word at or after `at` (8-aligned), past zero
+    // padding: `.align 8` pads to 8 bytes on x86 but to 256 on arm64 before
+    // the kernel switched to `.balign`.
+    let next_word = |at: usize| -> Option<(usize, u64)> {
+        (at..at + MAX_PADDING)
+            .step_by(8)
+            .find_map(|p| quad(p).filter(|&w| w != 0).map(|w| (p, w)))
+    };
     for &(_, end) in &found {
-        let size_at = end.next_multiple_of(8);
+        let aligned = end.next_multiple_of(8);
         if vmlinux
-            .get(end..size_at)
+            .get(end..aligned)
             .is_none_or(|pad| pad.iter().any(|&b| b != 0))
         {
             continue;
         }
-        let Some(start) = quad(size_at)
-            .and_then(|len| usize::try_from(len).ok())
+        let Some((size_at, len)) = next_word(aligned) else {
+            continue;
+        };
+        let Some(start) = usize::try_from(len)
+            .ok()
             .and_then(|len| end.checked_sub(len))
             .filter(|start| start % 8 == 0 && starts.contains(start))
         else {
@@ -401,7 +415,7 @@ fn lists_by_layout(
             continue;
         };
         let first_len = certs.first().map(|c| c.len() as u64);
-        if quad(size_at + 8) == first_len {
+        if next_word(size_at + 8).map(|(_, w)| w) == first_len {
             system.push(certs);
         } else {
             revocation.extend(certs);
@@ -836,6 +850,19 @@ mod tests {
         w.extend_from_slice(hex::encode(sha2::Sha256::digest(&p256)).as_bytes());
         w.push(0);
         assert_eq!(trusted(&w), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn arm64_alignment_padding_is_read() {
+        // `.align 8` is 256 bytes on arm64: zero padding before each word.
+        let mut v = b"\x7fELF".to_vec();
+        v.resize(256, 0);
+        v.extend_from_slice(CERT);
+        v.resize(v.len().next_multiple_of(256), 0);
+        v.extend_from_slice(&(CERT.len() as u64).to_le_bytes());
+        v.resize(v.len().next_multiple_of(256), 0);
+        v.extend_from_slice(&(CERT.len() as u64).to_le_bytes());
+        assert_eq!(trusted(&v), vec![CERT.to_vec()]);
     }
 
     #[test]
