@@ -96,3 +96,35 @@ fn only_modules_signed_by_a_trusted_builtin_key_verify() {
         .collect();
     assert_eq!(trusted, vec![vector("rsa2048.crt.der").as_slice()]);
 }
+
+/// A size symbol that names more bytes than the image holds, or bytes that
+/// are not back-to-back certificates, is an error, never a guess.
+#[test]
+fn a_size_the_list_does_not_have_is_refused() {
+    let image = fixture("vmlinux-fake");
+    let found = kernel_image::certificates(&image).unwrap();
+    let system: usize = found
+        .certificates
+        .iter()
+        .filter(|c| c.list == CertificateList::System)
+        .map(|c| c.der.len())
+        .sum();
+    let at = image
+        .windows(8)
+        .position(|w| w == (system as u64).to_le_bytes())
+        .unwrap();
+    for size in [u64::MAX, system as u64 - 1] {
+        let mut bad = image.clone();
+        bad[at..at + 8].copy_from_slice(&size.to_le_bytes());
+        assert!(
+            matches!(
+                kernel_image::certificates(&bad),
+                Err(kernel_image::KernelImageError::BadSymbol {
+                    symbol: "system_certificate_list",
+                    ..
+                })
+            ),
+            "size {size}"
+        );
+    }
+}

@@ -76,7 +76,7 @@ fn a_magic_too_close_to_the_end_is_a_truncated_record() {
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../modhash-cli/tests/cmd/fixtures/hostile")
+        .join("../modhash-cli/tests/cmd/fixtures/forged-anchor")
         .join(name);
     std::fs::read(path).unwrap()
 }

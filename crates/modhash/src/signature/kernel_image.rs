@@ -348,7 +348,11 @@ fn lists_by_symbols(vmlinux: &[u8]) -> Result<Option<Lists<'_>>, KernelImageErro
                     u64::from_be_bytes(be)
                 })
             })
-            .ok_or_else(|| bad(format!("'s size ({size_symbol}) is outside the file")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "has its size word ({size_symbol}) outside the file"
+                ))
+            })?;
         let bytes = bytes_at(&file, start, size)
             .ok_or_else(|| bad(format!("names {size} bytes outside the file")))?;
         split_list(bytes).ok_or_else(|| bad("does not hold a list of certificates".to_owned()))
