@@ -6,7 +6,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
-    reason = "test helpers: a failed expectation is a test failure"
+    reason = "test code: a failed expectation is a test failure"
 )]
 
 use std::path::Path;

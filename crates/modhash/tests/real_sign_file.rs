@@ -9,7 +9,7 @@
     clippy::unwrap_used,
     clippy::panic,
     clippy::indexing_slicing,
-    reason = "test helpers: a failed expectation is a test failure"
+    reason = "test code: a failed expectation is a test failure"
 )]
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "test helpers: a failed expectation is a test failure"
+    reason = "test code: a failed expectation is a test failure"
 )]
 
 use std::io::Write;
