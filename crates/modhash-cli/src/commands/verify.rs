@@ -11,7 +11,7 @@ use modhash::proof::InclusionProof;
 use modhash_load::deps::{Dependency, Provider};
 use modhash_load::{Action, HostPolicy, Loader};
 
-use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
+use crate::output::{one_line, print_json, progress, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
 /// Decide, as HOST would, whether each MODULE is trusted.
@@ -140,9 +140,13 @@ pub fn run(args: Args) -> CommandResult {
         print_json(&reports)?;
     } else {
         for report in &reports {
-            println!("{}: {}", report.path.display(), report.verdict);
+            println!(
+                "{}",
+                one_line(&format!("{}: {}", report.path.display(), report.verdict))
+            );
+            // Library names come from the module's bytes: escaped too.
             for dependency in report.dependencies.iter().flatten() {
-                println!("  needs {}", human(dependency));
+                println!("  needs {}", one_line(&human(dependency)));
             }
         }
     }
