@@ -12,12 +12,6 @@
 #include "marker.h"
 #include "modhash_plugin.h"
 
-#if defined(NO_HELPER) || defined(READ_PADDING)
-static const char *helper_marker(void) { return "no helper"; }
-#else
-const char *helper_marker(void);
-#endif
-
 #ifdef READ_PADDING
 extern const ElfW(Ehdr) __ehdr_start;
 
@@ -38,6 +32,12 @@ static int32_t answer(modhash_sink *out)
     return MODHASH_STATUS_ERROR;
 }
 #else
+#ifdef NO_HELPER
+static const char *helper_marker(void) { return "no helper"; }
+#else
+const char *helper_marker(void);
+#endif
+
 static int32_t answer(modhash_sink *out)
 {
     const char *marker = helper_marker();
@@ -46,6 +46,8 @@ static int32_t answer(modhash_sink *out)
 }
 #endif
 
+/* create, call and destroy are unused with NO_ABI. */
+__attribute__((unused))
 static int32_t create(const uint8_t *config, size_t config_len, void **instance,
                       modhash_sink *err)
 {
@@ -62,6 +64,7 @@ static int32_t create(const uint8_t *config, size_t config_len, void **instance,
 #endif
 }
 
+__attribute__((unused))
 static int32_t call(void *instance, uint32_t method, const uint8_t *input,
                     size_t input_len, modhash_sink *out)
 {
@@ -72,6 +75,7 @@ static int32_t call(void *instance, uint32_t method, const uint8_t *input,
     return answer(out);
 }
 
+__attribute__((unused))
 static void destroy(void *instance)
 {
     (void)instance;
