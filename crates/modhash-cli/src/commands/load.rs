@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use modhash::policy::Verdict;
 use modhash_load::{Action, HostPolicy, LoadError, Loader};
 
-use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::output::{one_line, print_json, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
 /// Load MODULE as HOST would, and print its verdict and module name.
@@ -101,7 +101,16 @@ pub fn run(args: Args) -> CommandResult {
             (Some(m), false, true) => format!("loaded `{}` in-process, tainted", m.name()),
             (Some(m), false, false) => format!("loaded `{}` in-process", m.name()),
         };
-        println!("{}: {}; {how}", args.module.display(), report.verdict);
+        // The verdict can name libraries, whose names come from the
+        // module's bytes.
+        println!(
+            "{}",
+            one_line(&format!(
+                "{}: {}; {how}",
+                args.module.display(),
+                report.verdict
+            ))
+        );
     }
     Ok(Outcome::from_bool(module.is_some()))
 }
