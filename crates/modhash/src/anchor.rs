@@ -100,6 +100,7 @@ macro_rules! anchor {
 
 /// What a host's anchor says.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Anchor {
     /// The placeholder: trusts nothing by hash.
     Unsealed,
