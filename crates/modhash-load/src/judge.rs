@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use modhash::policy::{Policy, UntrustedReason};
+use modhash::proof::InclusionProof;
 use modhash::{Digest, Profile};
 
 /// The verdict type is the core's: trusted by hash, by signature, or
@@ -136,9 +137,12 @@ impl Judge for HostPolicy {
         self.policy.profile()
     }
 
+    /// Uses the proof that travels with the module (appended to the
+    /// snapshot, or beside it) along with the manifest.
     fn judge(&self, module: &Candidate<'_>) -> Verdict {
+        let proof = InclusionProof::travelling_with(module.path, module.file);
         self.policy
-            .decide_module_digest(module.path, module.file, module.digest, None)
+            .decide_module_digest(module.path, module.file, module.digest, proof.as_ref())
     }
 
     fn untrusted(&self) -> Action {

@@ -31,6 +31,7 @@
 //! This module list is the crate's table of contents: each file owns one
 //! concern.
 
+pub mod host;
 pub mod inprocess;
 pub mod isolated;
 pub mod judge;
@@ -40,6 +41,8 @@ pub mod module;
 pub mod protocol;
 pub mod sandbox;
 
+pub use host::{BuildError, DirModule, Host, HostBuilder, Judged, LoadDirError, Untrusted};
+pub use inprocess::{Library, SymbolError};
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
 pub use loader::{LoadError, Loader, Tainted};
 pub use module::{CallError, Module};

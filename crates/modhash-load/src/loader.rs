@@ -8,7 +8,7 @@ use modhash::elf_image::LoadableRanges;
 use modhash::profile::ProfileError;
 use modhash::{Digest, Profile};
 
-use crate::inprocess::{InProcess, OpenError};
+use crate::inprocess::{InProcess, Library, OpenError};
 use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
 use crate::memfd::{read_module_into, ImageError, ModuleBytes, SealedImage, DEFAULT_SIZE_CAP};
@@ -54,6 +54,25 @@ pub enum LoadError {
     /// Loading it in-process failed.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// A raw library was asked for, but the policy runs this module only
+    /// in a worker.
+    #[error("the module must run isolated ({why}), and a raw library handle cannot be; load it as a Module (Judged::load) instead")]
+    MustIsolate {
+        /// Why it must be isolated.
+        why: &'static str,
+    },
+}
+
+/// Where the policy puts a judged module.
+enum Placement {
+    /// `dlopen`ed in this process.
+    InProcess,
+    /// Untrusted, `dlopen`ed in this process anyway and listed as tainted.
+    Tainted,
+    /// In a sandboxed worker, for this reason.
+    Isolated(&'static str),
+    /// Not at all.
+    Rejected,
 }
 
 /// A module loaded despite being untrusted, under policy `taint`.
@@ -193,6 +212,13 @@ impl<J: Judge> Loader<J> {
         config: &[u8],
     ) -> Result<Module, LoadError> {
         let path = path.as_ref();
+        let (sealed, verdict) = self.judge_path(path)?;
+        self.place(path, sealed, verdict, config)
+    }
+
+    /// Reads `path` once, seals the profile's image of it and judges it,
+    /// running none of its code.
+    pub(crate) fn judge_path(&self, path: &Path) -> Result<(SealedImage, Verdict), LoadError> {
         // Loads on other threads at the same time get buffers of their own.
         let mut shared = match self.scratch.try_lock() {
             Ok(guard) => Some(guard),
@@ -201,36 +227,78 @@ impl<J: Judge> Loader<J> {
         };
         let mut own = Scratch::default();
         let scratch = shared.as_deref_mut().unwrap_or(&mut own);
-        let (sealed, verdict) = self.seal_and_judge(path, scratch)?;
+        let judged = self.seal_and_judge(path, scratch);
         scratch.trim();
-        drop(shared);
-        let digest = sealed.digest();
+        judged
+    }
 
-        let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
-            (true, _) if self.force_isolation => {
-                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
-            }
-            (true, _) => Backend::InProcess(InProcess::open(sealed, config)?),
-            (false, Action::Reject) => return Err(LoadError::Rejected { verdict, digest }),
-            (false, Action::Isolate) => self.isolate(sealed, config, "policy isolate")?,
+    /// Where the policy puts a module with `verdict`.
+    fn placement(&self, verdict: &Verdict) -> Placement {
+        match (verdict.is_trusted(), self.judge.untrusted()) {
+            (true, _) if self.force_isolation => Placement::Isolated(FORCE_ISOLATION_ENV),
+            (true, _) => Placement::InProcess,
+            (false, Action::Reject) => Placement::Rejected,
+            (false, Action::Isolate) => Placement::Isolated("policy isolate"),
             (false, Action::Taint) if self.force_isolation => {
-                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
+                Placement::Isolated(FORCE_ISOLATION_ENV)
             }
-            (false, Action::Taint) => {
-                let backend = Backend::InProcess(InProcess::open(sealed, config)?);
-                tracing::warn!(path = %path.display(), %digest, %verdict, "loaded an untrusted module (policy taint)");
-                self.tainted
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(Tainted {
-                        path: path.to_owned(),
-                        digest,
-                        verdict: verdict.clone(),
-                    });
-                backend
+            (false, Action::Taint) => Placement::Tainted,
+        }
+    }
+
+    /// Runs a judged image where the policy says, with an instance created
+    /// with `config`.
+    pub(crate) fn place(
+        &self,
+        path: &Path,
+        sealed: SealedImage,
+        verdict: Verdict,
+        config: &[u8],
+    ) -> Result<Module, LoadError> {
+        let digest = sealed.digest();
+        let backend = match self.placement(&verdict) {
+            Placement::InProcess => Backend::InProcess(InProcess::open(sealed, config)?),
+            Placement::Rejected => return Err(LoadError::Rejected { verdict, digest }),
+            Placement::Isolated(why) => self.isolate(sealed, config, why)?,
+            Placement::Tainted => {
+                self.record_taint(path, digest, &verdict);
+                Backend::InProcess(InProcess::open(sealed, config)?)
             }
         };
         Ok(Module::new(path.to_owned(), digest, verdict, backend))
+    }
+
+    /// `dlopen`s a judged image in-process, as a raw library, if the policy
+    /// lets it run here.
+    pub(crate) fn open_library(
+        &self,
+        path: &Path,
+        sealed: SealedImage,
+        verdict: Verdict,
+    ) -> Result<Library, LoadError> {
+        let digest = sealed.digest();
+        match self.placement(&verdict) {
+            Placement::InProcess => Ok(Library::open(sealed)?),
+            Placement::Rejected => Err(LoadError::Rejected { verdict, digest }),
+            Placement::Isolated(why) => Err(LoadError::MustIsolate { why }),
+            Placement::Tainted => {
+                self.record_taint(path, digest, &verdict);
+                Ok(Library::open(sealed)?)
+            }
+        }
+    }
+
+    /// Lists an untrusted module as tainted, before any of its code runs.
+    fn record_taint(&self, path: &Path, digest: Digest, verdict: &Verdict) {
+        tracing::warn!(path = %path.display(), %digest, %verdict, "loading an untrusted module (policy taint)");
+        self.tainted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Tainted {
+                path: path.to_owned(),
+                digest,
+                verdict: verdict.clone(),
+            });
     }
 
     /// Reads `path` once, seals the profile's image of it and judges the

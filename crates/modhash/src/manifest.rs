@@ -467,7 +467,9 @@ mod tests {
         let error = Manifest::from_file(&bad).expect_err("bad");
         assert!(matches!(error, ManifestFileError::Parse { .. }));
         assert_eq!(format!("{error:?}"), error.to_string());
-        assert!(error.to_string().starts_with(&format!("{}: line 1:", bad.display())));
+        assert!(error
+            .to_string()
+            .starts_with(&format!("{}: line 1:", bad.display())));
 
         let good = dir.path().join("good.manifest");
         std::fs::write(&good, sample().to_string()).expect("write");

@@ -1,0 +1,394 @@
+//! The `Host` facade end to end, with real modules built from this
+//! workspace and the C example: start-up checks that name the file at
+//! fault, proofs that travel with a module, judging before opening, raw
+//! libraries for hosts with their own module interface, whole directories.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use modhash::linux_trailer::append_modhash_trailer;
+use modhash::policy::UntrustedReason;
+use modhash::proof::InclusionProof;
+use modhash::{Anchor, Digest, Manifest, Profile};
+use modhash_load::isolated::WorkerConfig;
+use modhash_load::{Host, HostBuilder, LoadError, Untrusted, Verdict};
+
+/// The example vendor's public key, as a host compiles it in.
+const VENDOR_KEY: &[u8] = include_bytes!("../../../examples/vendor-key/vendor.key.pub");
+
+fn elf_digest(bytes: &[u8]) -> Digest {
+    Profile::ElfImage.digest(bytes).expect("elf-image digest")
+}
+
+/// A manifest of the given module files, as `modhash manifest` makes one.
+fn manifest_of(files: &[(&str, &[u8])]) -> Manifest {
+    Manifest::new(
+        Profile::ElfImage,
+        files
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), elf_digest(bytes))),
+    )
+    .expect("manifest")
+}
+
+/// The anchor a host sealed with `manifest` reads.
+fn sealed(manifest: &Manifest) -> Anchor {
+    Anchor::from_record(&Anchor::sealed_record(manifest))
+}
+
+/// The variant module's two builds: A is the in-tree one, B an equally valid
+/// module the build never produced.
+fn variants() -> (Vec<u8>, Vec<u8>) {
+    let a = fs::read(common::variant_a()).expect("read variant");
+    let b = common::variant_b_bytes(&a);
+    (a, b)
+}
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, bytes).expect("write");
+    path
+}
+
+fn worker() -> WorkerConfig {
+    let mut config = WorkerConfig::default();
+    config.worker = Some(env!("CARGO_BIN_EXE_modhash-worker").into());
+    config
+}
+
+/// A host sealed with `manifest`, reading it from `dir`.
+fn host_with_manifest(dir: &Path, manifest: &Manifest, untrusted: Untrusted) -> Host {
+    let path = write(dir, "modules.manifest", manifest.to_string());
+    Host::builder(sealed(manifest))
+        .manifest_file(path)
+        .untrusted(untrusted)
+        .worker(worker())
+        .build()
+        .expect("build host")
+}
+
+fn build_error(builder: HostBuilder) -> String {
+    let error = builder.build().expect_err("build must fail");
+    // `main` returning the error with `?` prints its Debug form.
+    assert_eq!(format!("{error:?}"), error.to_string());
+    error.to_string()
+}
+
+#[test]
+fn every_start_up_error_names_the_file_at_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let (a, b) = variants();
+    let anchored = manifest_of(&[("liba.so", &a)]);
+    let anchor = sealed(&anchored);
+
+    let message = build_error(Host::builder(Anchor::Unsealed));
+    assert!(message.contains("the host is unsealed"), "{message}");
+    assert!(message.contains("allow_unsealed"), "{message}");
+
+    let invalid = Anchor::from_record(&[0u8; modhash::anchor::RECORD_LEN]);
+    let message = build_error(Host::builder(invalid).allow_unsealed());
+    assert!(message.contains("anchor record is invalid"), "{message}");
+
+    let missing = dir.join("missing.manifest");
+    let message = build_error(Host::builder(anchor.clone()).manifest_file(&missing));
+    assert_eq!(message, format!("{}: no such file", missing.display()));
+
+    let garbage = write(dir, "garbage.manifest", "not a manifest\n");
+    let message = build_error(Host::builder(anchor.clone()).manifest_file(&garbage));
+    assert!(
+        message.starts_with(&format!("{}: line 1: ", garbage.display())),
+        "{message}"
+    );
+
+    // A manifest of another build: its root is not the sealed one.
+    let stale = write(
+        dir,
+        "stale.manifest",
+        manifest_of(&[("liba.so", &b)]).to_string(),
+    );
+    let message = build_error(Host::builder(anchor.clone()).manifest_file(&stale));
+    assert!(
+        message.starts_with(&format!("{}: this manifest", stale.display())),
+        "{message}"
+    );
+    assert!(message.contains(&anchored.root().to_string()), "{message}");
+
+    let no_key = dir.join("vendor.pub");
+    let message = build_error(Host::builder(anchor.clone()).trusted_key_file(&no_key));
+    assert!(
+        message.starts_with(&format!("{}: cannot read the key file", no_key.display())),
+        "{message}"
+    );
+    let bad_key = write(dir, "bad.pub", "ssh-ed25519 not-base64 x\n");
+    let message = build_error(Host::builder(anchor.clone()).trusted_key_file(&bad_key));
+    assert!(
+        message.starts_with(&format!("{}: not a usable trusted key", bad_key.display())),
+        "{message}"
+    );
+    let message = build_error(
+        Host::builder(anchor.clone())
+            .trusted_key(VENDOR_KEY)
+            .trusted_key(b"not a key"),
+    );
+    assert!(
+        message.starts_with("trusted key #2: not a usable trusted key"),
+        "{message}"
+    );
+
+    let no_signtab = dir.join("signtab");
+    let message = build_error(
+        Host::builder(anchor.clone())
+            .trusted_key(VENDOR_KEY)
+            .signtab(&no_signtab),
+    );
+    assert!(
+        message.starts_with(&format!("{}: not a directory", no_signtab.display())),
+        "{message}"
+    );
+
+    let mut no_worker = WorkerConfig::default();
+    no_worker.worker = Some(dir.join("modhash-worker"));
+    let message = build_error(
+        Host::builder(anchor.clone())
+            .untrusted(Untrusted::Isolate)
+            .worker(no_worker.clone()),
+    );
+    assert!(
+        message.starts_with(&format!(
+            "{}: the isolation worker cannot be run",
+            dir.join("modhash-worker").display()
+        )),
+        "{message}"
+    );
+    let not_executable = write(dir, "modhash-worker", "#!/bin/sh\n");
+    assert!(not_executable.is_file());
+    let message = build_error(
+        Host::builder(anchor.clone())
+            .untrusted(Untrusted::Isolate)
+            .worker(no_worker.clone()),
+    );
+    assert!(message.contains("not executable"), "{message}");
+
+    // What is right builds; a policy that never isolates needs no worker.
+    let good = write(dir, "good.manifest", anchored.to_string());
+    Host::builder(anchor.clone())
+        .manifest_file(&good)
+        .trusted_key(VENDOR_KEY)
+        .untrusted(Untrusted::Reject)
+        .worker(no_worker)
+        .build()
+        .expect("a correct host builds");
+    Host::builder(Anchor::Unsealed)
+        .allow_unsealed()
+        .trusted_key(VENDOR_KEY)
+        .build()
+        .expect("an unsealed host builds when allowed");
+}
+
+#[test]
+fn a_host_loads_what_its_manifest_lists_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = variants();
+    let host = host_with_manifest(
+        dir.path(),
+        &manifest_of(&[("liba.so", &a)]),
+        Untrusted::Reject,
+    );
+    let module = host.load(common::variant_a()).expect("load");
+    assert_eq!(module.trust(), &Verdict::TrustedByHash);
+    assert_eq!(module.name(), "variant");
+    assert!(!module.is_isolated());
+    assert_eq!(module.call(0, b"").expect("call"), common::MARKER_A);
+
+    let other = write(dir.path(), "libb.so", &b);
+    let refused = host.load(&other).expect_err("not in the manifest");
+    assert!(matches!(refused, LoadError::Rejected { .. }), "{refused}");
+    assert!(host.tainted().is_empty());
+}
+
+#[test]
+fn proofs_beside_or_appended_make_a_module_trusted_without_the_manifest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let (a, b) = variants();
+    let c = fs::read(common::c_module(dir)).expect("read C module");
+    let manifest = manifest_of(&[("liba.so", &a), ("libupper.so", &c)]);
+    let host = Host::builder(sealed(&manifest))
+        .build()
+        .expect("a sealed host without a manifest");
+    let proof = |bytes: &[u8]| {
+        InclusionProof::for_digest(&manifest, elf_digest(bytes))
+            .expect("listed")
+            .to_string()
+    };
+
+    // Beside it, as `modhash proof -o MODULE.proof` writes it.
+    let beside = write(dir, "liba.so", &a);
+    write(dir, "liba.so.proof", proof(&a));
+    let module = host.load(&beside).expect("trusted by its proof");
+    assert_eq!(module.trust(), &Verdict::TrustedByHash);
+    assert_eq!(module.call(0, b"").expect("call"), common::MARKER_A);
+
+    // Appended, as `modhash proof --embed` writes it.
+    let embedded = append_modhash_trailer(&c, proof(&c).as_bytes()).expect("trailer");
+    let embedded = write(dir, "libembedded.so", embedded);
+    let module = host.load_with_config(&embedded, b"> ").expect("trusted");
+    assert_eq!(module.trust(), &Verdict::TrustedByHash);
+    assert_eq!(module.call(0, b"hi").expect("call"), b"> HI");
+
+    // Attacks: another module's proof, and a proof to another tree.
+    let impostor = write(dir, "libb.so", &b);
+    write(dir, "libb.so.proof", proof(&a));
+    assert!(matches!(
+        host.verify(&impostor),
+        Verdict::Untrusted { reasons } if matches!(reasons[..], [UntrustedReason::ProofForAnotherModule { .. }])
+    ));
+    assert!(host.load(&impostor).is_err());
+    let foreign_tree = manifest_of(&[("libb.so", &b)]);
+    let foreign_proof = InclusionProof::for_digest(&foreign_tree, elf_digest(&b)).expect("listed");
+    write(dir, "libb.so.proof", foreign_proof.to_string());
+    assert!(matches!(
+        host.verify(&impostor),
+        Verdict::Untrusted { reasons } if reasons == [UntrustedReason::ProofNotAnchored]
+    ));
+    assert!(host.load(&impostor).is_err());
+}
+
+#[test]
+fn a_judged_module_opens_as_the_bytes_judged_even_if_the_file_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = variants();
+    let host = host_with_manifest(
+        dir.path(),
+        &manifest_of(&[("liba.so", &a)]),
+        Untrusted::Reject,
+    );
+    let path = write(dir.path(), "libmodule.so", &a);
+    let judged = host.judge(&path).expect("judge");
+    assert_eq!(judged.verdict(), &Verdict::TrustedByHash);
+    assert_eq!(judged.digest(), elf_digest(&a));
+    assert_eq!(judged.path(), path);
+
+    // The file is replaced after the verdict: what opens is still A.
+    fs::write(&path, &b).expect("replace");
+    let library = judged.open_library().expect("open");
+    let entry = library
+        .symbol(modhash_plugin::SYMBOL)
+        .expect("the ABI entry point");
+    let name = std::ffi::CString::new(modhash_plugin::SYMBOL).expect("C string");
+    // SAFETY: dlsym on the handle the library is open under, with a
+    // NUL-terminated name; it only looks the symbol up.
+    let direct = unsafe { libc::dlsym(library.handle(), name.as_ptr()) };
+    assert_eq!(direct, entry, "the raw handle is the library's");
+    // SAFETY: the module exports SYMBOL with the ABI's type, and the library
+    // stays open while `table` and `instance` are used.
+    let mut instance = unsafe {
+        let entry: modhash_plugin::EntryFn = std::mem::transmute(entry);
+        modhash_plugin::host::Table::from_raw(entry()).expect("table")
+    }
+    .create(b"")
+    .expect("create");
+    assert_eq!(instance.call(0, b"").expect("call"), common::MARKER_A);
+    drop(instance);
+    assert!(library.symbol("no_such_symbol").is_err());
+}
+
+#[test]
+fn opening_an_untrusted_module_follows_the_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = variants();
+    let manifest = manifest_of(&[("liba.so", &a)]);
+    let path = write(dir.path(), "libb.so", &b);
+
+    let reject = host_with_manifest(dir.path(), &manifest, Untrusted::Reject);
+    let error = reject.judge(&path).expect("judge").open_library();
+    assert!(matches!(error, Err(LoadError::Rejected { .. })));
+
+    let isolate = host_with_manifest(dir.path(), &manifest, Untrusted::Isolate);
+    let error = isolate.judge(&path).expect("judge").open_library();
+    assert!(
+        matches!(error, Err(LoadError::MustIsolate { .. })),
+        "{error:?}"
+    );
+
+    let taint = host_with_manifest(dir.path(), &manifest, Untrusted::Taint);
+    let judged = taint.judge(&path).expect("judge");
+    assert!(!judged.verdict().is_trusted());
+    let library = judged.open_library().expect("opened, tainted");
+    let tainted = taint.tainted();
+    assert_eq!(tainted.len(), 1);
+    assert_eq!(tainted[0].path, path);
+    assert_eq!(tainted[0].digest, elf_digest(&b));
+    drop(library);
+
+    // The same judged value loads as a module through the same policy.
+    let module = taint.judge(&path).expect("judge").load(b"").expect("load");
+    assert_eq!(module.call(0, b"").expect("call"), common::MARKER_B);
+    assert_eq!(taint.tainted().len(), 2);
+}
+
+#[test]
+fn load_dir_loads_every_module_and_reports_each_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let (a, b) = variants();
+    let manifest = manifest_of(&[("liba.so", &a)]);
+    let host = host_with_manifest(dir, &manifest, Untrusted::Reject);
+    let modules = dir.join("modules");
+    fs::create_dir(&modules).expect("mkdir");
+    write(&modules, "liba.so", &a);
+    write(&modules, "libb.so", &b);
+    write(&modules, "notes.so", "not a module");
+    write(&modules, "liba.so.proof", "ignored");
+    write(&modules, "README", "ignored");
+    fs::create_dir(modules.join("sub.so")).expect("mkdir");
+
+    let results = host.load_dir(&modules).expect("list");
+    let names: Vec<_> = results
+        .iter()
+        .map(|(path, _)| path.file_name().expect("name").to_owned())
+        .collect();
+    assert_eq!(names, ["liba.so", "libb.so", "notes.so"]);
+    let [(_, a), (_, b), (_, notes)] = &results[..] else {
+        unreachable!("three entries checked above")
+    };
+    assert_eq!(
+        a.as_ref().expect("trusted").trust(),
+        &Verdict::TrustedByHash
+    );
+    assert!(matches!(b, Err(LoadError::Rejected { .. })));
+    assert!(matches!(notes, Err(LoadError::Profile { .. })));
+
+    let missing = dir.join("missing");
+    let error = host.load_dir(&missing).expect_err("no directory");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&missing.display().to_string()),
+        "{error}"
+    );
+}
+
+#[test]
+fn verify_reads_unreadable_and_foreign_files_as_untrusted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, _) = variants();
+    let host = host_with_manifest(
+        dir.path(),
+        &manifest_of(&[("liba.so", &a)]),
+        Untrusted::Reject,
+    );
+    assert_eq!(host.verify(common::variant_a()), Verdict::TrustedByHash);
+    let text = write(dir.path(), "notes.so", "not a module");
+    assert!(matches!(
+        host.verify(&text),
+        Verdict::Untrusted { reasons } if matches!(reasons[..], [UntrustedReason::NoDigest { .. }])
+    ));
+    assert!(matches!(
+        host.verify(dir.path().join("missing.so")),
+        Verdict::Untrusted { reasons } if matches!(reasons[..], [UntrustedReason::Unreadable(_)])
+    ));
+}
