@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 use modhash::policy::{Policy, UntrustedReason};
 use modhash::proof::InclusionProof;
@@ -51,6 +52,23 @@ impl Action {
             Action::Isolate => "isolate",
             Action::Taint => "taint",
         }
+    }
+}
+
+/// A policy name other than `reject`, `isolate` or `taint`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy {0:?}: give reject, isolate or taint")]
+pub struct UnknownAction(pub String);
+
+impl FromStr for Action {
+    type Err = UnknownAction;
+
+    /// The names [`Action::name`] gives.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Action::Reject, Action::Isolate, Action::Taint]
+            .into_iter()
+            .find(|action| action.name() == name)
+            .ok_or_else(|| UnknownAction(name.to_owned()))
     }
 }
 
@@ -147,5 +165,21 @@ impl Judge for HostPolicy {
 
     fn untrusted(&self) -> Action {
         self.untrusted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_from_their_names_only() {
+        for action in [Action::Reject, Action::Isolate, Action::Taint] {
+            assert_eq!(action.name().parse(), Ok(action));
+        }
+        assert_eq!(
+            "Reject".parse::<Action>(),
+            Err(UnknownAction("Reject".to_owned()))
+        );
     }
 }

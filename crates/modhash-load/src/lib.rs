@@ -43,6 +43,6 @@ pub mod sandbox;
 
 pub use host::{BuildError, DirModule, Host, HostBuilder, Judged, LoadDirError, Untrusted};
 pub use inprocess::{Library, SymbolError};
-pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
+pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, UnknownAction, Verdict};
 pub use loader::{LoadError, Loader, Tainted};
 pub use module::{CallError, Module};
