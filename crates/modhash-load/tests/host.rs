@@ -69,11 +69,15 @@ fn host_with_manifest(dir: &Path, manifest: &Manifest, untrusted: Untrusted) -> 
         .expect("build host")
 }
 
-fn build_error(builder: HostBuilder) -> String {
+/// Checks that `builder` is refused with a message that starts with
+/// `names` (the file at fault) and says `says`.
+fn refused(builder: HostBuilder, names: impl std::fmt::Display, says: &str) {
     let error = builder.build().expect_err("build must fail");
+    let message = error.to_string();
+    assert!(message.starts_with(&names.to_string()), "{message}");
+    assert!(message.contains(says), "{message}");
     // `main` returning the error with `?` prints its Debug form.
-    assert_eq!(format!("{error:?}"), error.to_string());
-    error.to_string()
+    assert_eq!(format!("{error:?}"), message);
 }
 
 #[test]
@@ -83,94 +87,84 @@ fn every_start_up_error_names_the_file_at_fault() {
     let (a, b) = variants();
     let anchored = manifest_of(&[("liba.so", &a)]);
     let anchor = sealed(&anchored);
-
-    let message = build_error(Host::builder(Anchor::Unsealed));
-    assert!(message.contains("the host is unsealed"), "{message}");
-    assert!(message.contains("allow_unsealed"), "{message}");
-
+    let host = || Host::builder(anchor.clone());
     let invalid = Anchor::from_record(&[0u8; modhash::anchor::RECORD_LEN]);
-    let message = build_error(Host::builder(invalid).allow_unsealed());
-    assert!(message.contains("anchor record is invalid"), "{message}");
-
     let missing = dir.join("missing.manifest");
-    let message = build_error(Host::builder(anchor.clone()).manifest_file(&missing));
-    assert_eq!(message, format!("{}: no such file", missing.display()));
-
     let garbage = write(dir, "garbage.manifest", "not a manifest\n");
-    let message = build_error(Host::builder(anchor.clone()).manifest_file(&garbage));
-    assert!(
-        message.starts_with(&format!("{}: line 1: ", garbage.display())),
-        "{message}"
-    );
-
     // A manifest of another build: its root is not the sealed one.
     let stale = write(
         dir,
         "stale.manifest",
-        manifest_of(&[("liba.so", &b)]).to_string(),
+        manifest_of(&[("a.so", &b)]).to_string(),
     );
-    let message = build_error(Host::builder(anchor.clone()).manifest_file(&stale));
-    assert!(
-        message.starts_with(&format!("{}: this manifest", stale.display())),
-        "{message}"
-    );
-    assert!(message.contains(&anchored.root().to_string()), "{message}");
-
     let no_key = dir.join("vendor.pub");
-    let message = build_error(Host::builder(anchor.clone()).trusted_key_file(&no_key));
-    assert!(
-        message.starts_with(&format!("{}: cannot read the key file", no_key.display())),
-        "{message}"
-    );
     let bad_key = write(dir, "bad.pub", "ssh-ed25519 not-base64 x\n");
-    let message = build_error(Host::builder(anchor.clone()).trusted_key_file(&bad_key));
-    assert!(
-        message.starts_with(&format!("{}: not a usable trusted key", bad_key.display())),
-        "{message}"
-    );
-    let message = build_error(
-        Host::builder(anchor.clone())
-            .trusted_key(VENDOR_KEY)
-            .trusted_key(b"not a key"),
-    );
-    assert!(
-        message.starts_with("trusted key #2: not a usable trusted key"),
-        "{message}"
-    );
-
     let no_signtab = dir.join("signtab");
-    let message = build_error(
-        Host::builder(anchor.clone())
-            .trusted_key(VENDOR_KEY)
-            .signtab(&no_signtab),
-    );
-    assert!(
-        message.starts_with(&format!("{}: not a directory", no_signtab.display())),
-        "{message}"
-    );
-
+    let worker = dir.join("modhash-worker");
     let mut no_worker = WorkerConfig::default();
-    no_worker.worker = Some(dir.join("modhash-worker"));
-    let message = build_error(
-        Host::builder(anchor.clone())
+    no_worker.worker = Some(worker.clone());
+    let isolating = || {
+        host()
             .untrusted(Untrusted::Isolate)
-            .worker(no_worker.clone()),
-    );
-    assert!(
-        message.starts_with(&format!(
-            "{}: the isolation worker cannot be run",
-            dir.join("modhash-worker").display()
-        )),
-        "{message}"
-    );
-    let not_executable = write(dir, "modhash-worker", "#!/bin/sh\n");
-    assert!(not_executable.is_file());
-    let message = build_error(
-        Host::builder(anchor.clone())
-            .untrusted(Untrusted::Isolate)
-            .worker(no_worker.clone()),
-    );
-    assert!(message.contains("not executable"), "{message}");
+            .worker(no_worker.clone())
+    };
+    let root = anchored.root().to_string();
+    let shown = |path: &Path| path.display().to_string();
+
+    // (builder, how the message starts: the file at fault, what it says)
+    let cases = [
+        (
+            Host::builder(Anchor::Unsealed),
+            "the host is unsealed".to_owned(),
+            "allow_unsealed()",
+        ),
+        (
+            Host::builder(invalid).allow_unsealed(),
+            "the host's anchor".to_owned(),
+            "seal it again",
+        ),
+        (
+            host().manifest_file(&missing),
+            shown(&missing),
+            ": no such file",
+        ),
+        (
+            host().manifest_file(&garbage),
+            shown(&garbage),
+            ": line 1: ",
+        ),
+        (host().manifest_file(&stale), shown(&stale), root.as_str()),
+        (
+            host().trusted_key_file(&no_key),
+            shown(&no_key),
+            "cannot read the key file",
+        ),
+        (
+            host().trusted_key_file(&bad_key),
+            shown(&bad_key),
+            "not a usable trusted key",
+        ),
+        (
+            host().trusted_key(VENDOR_KEY).trusted_key(b"x"),
+            "trusted key #2: ".to_owned(),
+            "usable",
+        ),
+        (
+            host().trusted_key(VENDOR_KEY).signtab(&no_signtab),
+            shown(&no_signtab),
+            "not a directory",
+        ),
+        (
+            isolating(),
+            shown(&worker),
+            "the isolation worker cannot be run",
+        ),
+    ];
+    for (builder, names, says) in cases {
+        refused(builder, names, says);
+    }
+    write(dir, "modhash-worker", "#!/bin/sh\n");
+    refused(isolating(), shown(&worker), "not executable");
 
     // What is right builds; a policy that never isolates needs no worker.
     let good = write(dir, "good.manifest", anchored.to_string());
