@@ -1,9 +1,12 @@
-//! The `Host` facade on Debian's libcamera, a system nobody here wrote, used
-//! the way libcamera's IPAManager would use it: every IPA module is trusted
-//! by the RSA key that libcamera.so compiles in (a DER SubjectPublicKeyInfo
-//! given to `trusted_key`), or by hash under a sealed manifest even after
-//! `strip`; a changed byte is trusted neither way; a judged module opens as
-//! a raw library whose `ipaModuleInfo` is looked up through the handle.
+//! The `Host` facade on Debian's packages, which nobody here wrote.
+//!
+//! libcamera, used the way its IPAManager would use the facade: every IPA
+//! module is trusted by the RSA key that libcamera.so compiles in (a DER
+//! SubjectPublicKeyInfo given to `trusted_key`), or by hash under a sealed
+//! manifest even after `strip`; a changed byte is trusted neither way; a
+//! judged module opens as a raw library whose `ipaModuleInfo` is looked up
+//! through the handle. Linux: kernel modules are trusted by the X.509
+//! certificates built into vmlinuz, given to `trusted_key` as DER.
 //!
 //! Needs `MODHASH_TESTDATA` (`scripts/fetch-testdata`); without it each test
 //! says it is skipped. Opening the modules needs libcamera's own
@@ -12,7 +15,7 @@
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
-use modhash::signature::libcamera;
+use modhash::signature::{kernel_image, libcamera};
 use modhash::{Anchor, Manifest, Profile};
 use modhash_load::{Host, LoadError, Untrusted, Verdict};
 
@@ -183,5 +186,59 @@ fn ipa_modules_in_a_sealed_manifest_stay_trusted_by_hash_after_strip() {
             "{}",
             stripped.display()
         );
+    }
+}
+
+#[test]
+fn kernel_modules_are_trusted_by_the_certificates_in_vmlinuz() {
+    let Some(data) = testdata() else { return };
+    let boot = data.join("linux-image/boot");
+    let image = std::fs::read_dir(&boot)
+        .expect("boot/ in the test data; run scripts/fetch-testdata")
+        .map(|entry| entry.expect("directory entry").path())
+        .find(|path| name(path).starts_with("vmlinuz-"))
+        .expect("boot/vmlinuz-*");
+    let found = kernel_image::certificates(&std::fs::read(&image).expect("read vmlinuz"))
+        .expect("vmlinuz holds certificates");
+    let host = found
+        .certificates
+        .iter()
+        .fold(
+            Host::builder(Anchor::Unsealed).allow_unsealed(),
+            |host, der| host.trusted_key(der),
+        )
+        .build()
+        .expect("a host trusting the kernel's certificates");
+
+    // Every 50th module, in path order: the signature checks themselves are
+    // covered module by module in the core's real-signature test.
+    let mut modules = Vec::new();
+    let mut pending = vec![data.join("linux-image/lib/modules")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read modules directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if name(&path).ends_with(".ko") {
+                modules.push(path);
+            }
+        }
+    }
+    modules.sort();
+    assert!(modules.len() > 1000, "only {} .ko files", modules.len());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for module in modules.iter().step_by(50) {
+        let verdict = host.verify(module);
+        assert!(
+            matches!(verdict, Verdict::TrustedBySignature { .. }),
+            "{}: {verdict}",
+            module.display()
+        );
+        let mut bytes = std::fs::read(module).expect("read");
+        let quarter = bytes.len() / 4;
+        *bytes.get_mut(quarter).expect("a byte") ^= 1;
+        let changed = tmp.path().join(name(module));
+        std::fs::write(&changed, &bytes).expect("write");
+        assert!(!host.verify(&changed).is_trusted(), "{}", changed.display());
     }
 }
