@@ -386,3 +386,12 @@ fn verify_reads_unreadable_and_foreign_files_as_untrusted() {
         Verdict::Untrusted { reasons } if matches!(reasons[..], [UntrustedReason::Unreadable(_)])
     ));
 }
+
+#[test]
+fn hosts_and_what_they_return_can_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Host>();
+    send_and_sync::<modhash_load::Judged>();
+    send_and_sync::<modhash_load::Library>();
+    send_and_sync::<modhash_load::Module>();
+}
