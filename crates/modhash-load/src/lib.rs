@@ -76,3 +76,13 @@ pub use module::{CallError, Module};
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/isolation.md")]
 pub struct IsolationDocument;
+
+/// The code in docs/signatures.md, compiled likewise.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/signatures.md")]
+pub struct SignaturesDocument;
+
+/// The code in docs/anchor.md, compiled likewise.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/anchor.md")]
+pub struct AnchorDocument;
