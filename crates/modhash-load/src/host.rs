@@ -29,9 +29,9 @@
 //! ```
 
 use std::fmt;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use modhash::anchor::AnchorError;
 use modhash::input::{self, ReadError};
@@ -40,11 +40,10 @@ use modhash::policy::{HashEvidence, Policy, SignatureTrust, UntrustedReason};
 use modhash::signature::{KeyError, Keyring};
 use modhash::{Anchor, Digest, Manifest, Profile};
 
-use crate::inprocess::Library;
+use crate::inprocess::RawLibrary;
 use crate::isolated::WorkerConfig;
 use crate::judge::{Action, HostPolicy, Verdict};
-use crate::loader::{LoadError, Loader, Tainted};
-use crate::memfd::SealedImage;
+use crate::loader::{Judged, LoadError, Loader, Tainted};
 use crate::module::Module;
 
 /// What happens to a module the host does not trust: the facade's name for
@@ -56,12 +55,12 @@ const MAX_KEY_FILE: u64 = 16 << 20;
 
 /// A host's trust, checked once at start-up, and the modules it loads.
 ///
-/// Cheap to share between threads (`&Host` is enough to load); the values
-/// it returns ([`Module`], [`Judged`], [`Library`]) stay valid after it is
+/// `Send` and `Sync`: `&Host` is enough to load, from any thread. What it
+/// returns ([`Module`], [`Judged`], [`RawLibrary`]) stays valid after it is
 /// dropped.
 #[derive(Debug)]
 pub struct Host {
-    loader: Arc<Loader<HostPolicy>>,
+    loader: Loader<HostPolicy>,
 }
 
 /// Builds a [`Host`]; see [`Host::builder`].
@@ -238,25 +237,44 @@ impl Host {
     }
 
     /// Reads the module at `path` once into a sealed image and judges it,
-    /// running none of its code. The [`Judged`] value then loads or opens
-    /// exactly that image, as the policy allows.
+    /// running none of its code: what a host with its own module interface
+    /// inspects before it decides. [`Host::open_library`] or
+    /// [`Host::load_judged`] then use exactly that image, never the path
+    /// again.
     pub fn judge(&self, path: impl AsRef<Path>) -> Result<Judged, LoadError> {
-        let path = path.as_ref();
-        let (image, verdict) = self.loader.judge_path(path)?;
-        Ok(Judged {
-            loader: Arc::clone(&self.loader),
-            path: path.to_owned(),
-            image,
-            verdict,
-        })
+        self.loader.judge(path)
+    }
+
+    /// [`Host::judge`] for a file the host already has open; `name` is its
+    /// path, for messages and for finding signatures and proofs beside it.
+    pub fn judge_fd(&self, fd: BorrowedFd<'_>, name: &Path) -> Result<Judged, LoadError> {
+        self.loader.judge_fd(fd, name)
+    }
+
+    /// `dlopen`s a module this host judged (`RTLD_NOW | RTLD_LOCAL`) and
+    /// returns the raw library, if the policy lets it run here: trusted
+    /// modules open; untrusted ones are refused ([`LoadError::Rejected`]),
+    /// refused because they must run isolated ([`LoadError::MustIsolate`]),
+    /// or, under [`Untrusted::Taint`], listed in [`Host::tainted`] before
+    /// any of their code runs and then opened. A module judged by another
+    /// host is refused ([`LoadError::JudgedElsewhere`]).
+    pub fn open_library(&self, judged: Judged) -> Result<RawLibrary, LoadError> {
+        self.loader
+            .open_library(judged, libc::RTLD_NOW | libc::RTLD_LOCAL)
+    }
+
+    /// Loads a module this host judged as a modhash module ([`Host::load`]
+    /// with the judging already done), creating its instance with `config`.
+    pub fn load_judged(&self, judged: Judged, config: &[u8]) -> Result<Module, LoadError> {
+        self.loader.load_judged(judged, config)
     }
 
     /// The verdict [`Host::load`] would act on, without loading anything. A
     /// module that cannot be read, or has no digest under the anchored
     /// profile, is untrusted for that reason.
     pub fn verify(&self, path: impl AsRef<Path>) -> Verdict {
-        match self.loader.judge_path(path.as_ref()) {
-            Ok((_, verdict)) => verdict,
+        match self.loader.judge(path) {
+            Ok(judged) => judged.verdict().clone(),
             Err(LoadError::Profile { profile, source }) => Verdict::Untrusted {
                 reasons: vec![UntrustedReason::NoDigest {
                     profile,
@@ -409,9 +427,7 @@ impl HostBuilder {
         if let Some(why) = isolation {
             check_worker(&self.worker, why)?;
         }
-        Ok(Host {
-            loader: Arc::new(loader),
-        })
+        Ok(Host { loader })
     }
 }
 
@@ -458,51 +474,4 @@ fn check_worker(worker: &WorkerConfig, why: &'static str) -> Result<(), BuildErr
         return Err(fail(std::io::Error::other("not executable")));
     }
     Ok(())
-}
-
-/// A module read once into a sealed image and judged, none of its code run
-/// yet: what a host with its own module interface inspects before it
-/// decides to open it. [`Judged::open_library`] and [`Judged::load`] use
-/// exactly this image, never the path again.
-#[derive(Debug)]
-pub struct Judged {
-    loader: Arc<Loader<HostPolicy>>,
-    path: PathBuf,
-    image: SealedImage,
-    verdict: Verdict,
-}
-
-impl Judged {
-    /// The host's verdict on the sealed image.
-    pub fn verdict(&self) -> &Verdict {
-        &self.verdict
-    }
-
-    /// SHA-256 of the sealed image (the bytes that would be mapped).
-    pub fn digest(&self) -> Digest {
-        self.image.digest()
-    }
-
-    /// The path it was read from (once).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// `dlopen`s the sealed image in this process and returns the raw
-    /// library, if the policy lets the module run here: trusted modules
-    /// open; untrusted ones are refused ([`LoadError::Rejected`]), refused
-    /// because they must run isolated ([`LoadError::MustIsolate`]), or,
-    /// under [`Untrusted::Taint`], listed in [`Host::tainted`] before any of
-    /// their code runs and then opened.
-    pub fn open_library(self) -> Result<Library, LoadError> {
-        self.loader
-            .open_library(&self.path, self.image, self.verdict)
-    }
-
-    /// Loads the sealed image as a modhash module ([`Host::load`] with the
-    /// judging already done), creating its instance with `config`.
-    pub fn load(self, config: &[u8]) -> Result<Module, LoadError> {
-        self.loader
-            .place(&self.path, self.image, self.verdict, config)
-    }
 }

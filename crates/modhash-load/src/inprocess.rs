@@ -8,12 +8,11 @@
 //! be reused), and a number that glibc still remembers from an earlier,
 //! unreleased library is never used for a new one.
 
-use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Mutex, PoisonError};
 
-use libloading::os::unix::{Library as DlLibrary, RTLD_LOCAL, RTLD_NOW};
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use modhash_plugin::host::{AbiError, Failure, Instance, Table};
 use modhash_plugin::{EntryFn, SYMBOL};
 
@@ -63,7 +62,7 @@ impl InProcess {
     /// `dlopen`s `image` (running its constructors), checks its ABI table
     /// and creates an instance with `config`.
     pub fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
-        let (loaded, _) = Loaded::open(image)?;
+        let loaded = Loaded::open(image, RTLD_NOW | RTLD_LOCAL)?;
         let table = loaded.table()?;
         let name = table.name()?.to_owned();
         let instance = table.create(config).map_err(OpenError::Create)?;
@@ -88,59 +87,40 @@ impl InProcess {
     }
 }
 
-/// A judged module `dlopen`ed into this process, for a host with a module
-/// interface of its own (libcamera looks up `ipaModuleInfo` and its create
-/// function itself): the raw handle and symbol lookup, no modhash ABI.
+/// A judged image opened with `dlopen` for a host that looks its symbols up
+/// itself (a module interface of its own, as libcamera's IPA modules have),
+/// not through the modhash module ABI.
 ///
-/// Only [`Judged::open_library`](crate::Judged::open_library) makes one,
-/// after the host's policy allowed the module in-process. Dropping it
-/// `dlclose`s the library; the sealed memfd it was loaded from stays open
-/// until then (and for ever if the library stays resident), so that glibc
-/// never mistakes a later module for this one.
+/// Dropping it `dlclose`s the library; the memfd stays open as long as the
+/// library is loaded.
 #[derive(Debug)]
-pub struct Library {
+pub struct RawLibrary {
     loaded: Loaded,
-    handle: *mut c_void,
 }
 
-// SAFETY: a `dlopen` handle is a process-wide token, not tied to a thread;
-// glibc's dlsym and dlclose take the loader lock. `Library` only hands the
-// handle out and looks symbols up; it never dereferences it.
-unsafe impl Send for Library {}
-// SAFETY: as for `Send`: every method takes `&self` and only reads the
-// handle or calls dlsym, which is thread-safe.
-unsafe impl Sync for Library {}
-
-/// Why [`Library::symbol`] found nothing.
-#[derive(Debug, thiserror::Error)]
-#[error("the module exports no symbol `{name}`: {reason}")]
-pub struct SymbolError {
-    name: String,
-    reason: String,
-}
-
-impl Library {
-    /// `dlopen`s `image`. The caller has applied the host's policy.
-    pub(crate) fn open(image: SealedImage) -> Result<Self, OpenError> {
-        let (loaded, handle) = Loaded::open(image)?;
-        Ok(Self { loaded, handle })
+impl RawLibrary {
+    /// `dlopen`s exactly the sealed bytes of `image` with `flags`.
+    pub(crate) fn open(image: SealedImage, flags: std::ffi::c_int) -> Result<Self, OpenError> {
+        Loaded::open(image, flags).map(|loaded| Self { loaded })
     }
 
-    /// The raw handle `dlopen` returned, for `dlsym` or a host's own
-    /// loader code. It is valid while this value lives; never `dlclose`
-    /// it (dropping the `Library` does).
-    pub fn handle(&self) -> *mut c_void {
-        self.handle
+    /// The handle `dlopen` returned, for `dlsym`. Valid while `self` lives;
+    /// never pass it to `dlclose`.
+    pub fn handle(&self) -> *mut std::ffi::c_void {
+        self.loaded.handle as *mut std::ffi::c_void
     }
 
-    /// The address of the symbol `name` (as `dlsym`): a function or
-    /// variable of the module, valid while this value lives. Using it is
-    /// `unsafe` in the caller: its type is whatever the module's interface
-    /// says it is.
-    pub fn symbol(&self, name: &str) -> Result<*mut c_void, SymbolError> {
-        // SAFETY: the symbol is read as a plain address, which is what
-        // every symbol is; nothing is called or dereferenced here.
-        let symbol = unsafe { self.loaded.library.get::<*mut c_void>(name.as_bytes()) };
+    /// The address of the symbol `name`, as `dlsym` gives it: a function or
+    /// variable of the module, valid while `self` lives. Using it is the
+    /// caller's `unsafe`: its type is whatever the module's interface says.
+    pub fn symbol(&self, name: &str) -> Result<*mut std::ffi::c_void, SymbolError> {
+        // SAFETY: the symbol is read as a plain address, which every symbol
+        // is; nothing is called or dereferenced here.
+        let symbol = unsafe {
+            self.loaded
+                .library
+                .get::<*mut std::ffi::c_void>(name.as_bytes())
+        };
         symbol.map(|s| *s).map_err(|e| SymbolError {
             name: name.to_owned(),
             reason: e.to_string(),
@@ -148,10 +128,22 @@ impl Library {
     }
 }
 
+/// Why [`RawLibrary::symbol`] found nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the module exports no symbol `{name}`: {reason}")]
+pub struct SymbolError {
+    name: String,
+    reason: String,
+}
+
 /// A loaded library, its path and the memfd that keeps the path unique.
 #[derive(Debug)]
 struct Loaded {
-    library: ManuallyDrop<DlLibrary>,
+    /// The `dlopen` handle of `library`, as a number so that a module stays
+    /// `Send` and `Sync` (the handle is only ever passed back to the dynamic
+    /// loader, which is thread-safe).
+    handle: usize,
+    library: ManuallyDrop<Library>,
     path: String,
     /// Held, never read: its number must stay taken while the library is
     /// loaded.
@@ -159,26 +151,24 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// `dlopen`s `image` (running its constructors) under a path no other
-    /// library has, and returns it with its raw `dlopen` handle.
-    fn open(image: SealedImage) -> Result<(Self, *mut c_void), OpenError> {
+    /// `dlopen`s `image` with `flags` as a `/proc/self/fd` path no earlier
+    /// library is known by.
+    fn open(image: SealedImage, flags: std::ffi::c_int) -> Result<Self, OpenError> {
         let (fd, path) = unused_path(image.into_fd())?;
         // SAFETY: loading a library runs its constructors with the full
         // rights of this process. The caller's policy decided this module may
         // run here (trusted, or tainted by the host's explicit choice), and
         // the bytes mapped are the sealed bytes that policy judged.
-        let library = unsafe { DlLibrary::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
-            .map_err(OpenError::Dlopen)?;
+        let library = unsafe { Library::open(Some(&path), flags) }.map_err(OpenError::Dlopen)?;
         let handle = library.into_raw();
-        // SAFETY: `handle` was just given up by `into_raw` of an open
-        // library; this takes that one reference back.
-        let library = unsafe { DlLibrary::from_raw(handle) };
-        let loaded = Loaded {
-            library: ManuallyDrop::new(library),
+        Ok(Self {
+            // SAFETY: `handle` came from `into_raw` just above and is
+            // released only by this value's `Drop`.
+            library: ManuallyDrop::new(unsafe { Library::from_raw(handle) }),
+            handle: handle as usize,
             path,
             _fd: Some(fd),
-        };
-        Ok((loaded, handle))
+        })
     }
 
     fn table(&self) -> Result<Table, OpenError> {
@@ -238,6 +228,6 @@ fn is_resident(path: &str) -> bool {
     // SAFETY: RTLD_NOLOAD never loads anything or runs any code; it only
     // looks up an already loaded library by name and takes a reference,
     // which dropping the handle releases.
-    let found = unsafe { DlLibrary::open(Some(path), RTLD_NOW | libc::RTLD_NOLOAD) };
+    let found = unsafe { Library::open(Some(path), RTLD_NOW | libc::RTLD_NOLOAD) };
     found.is_ok()
 }

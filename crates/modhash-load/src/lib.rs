@@ -38,7 +38,7 @@
 //! # let host = modhash_load::Host::builder(modhash::anchor!()).build()?;
 //! let judged = host.judge("/usr/lib/myapp/ipa/ipa_vimc.so")?;
 //! println!("{}", judged.verdict());
-//! let library = judged.open_library()?;
+//! let library = host.open_library(judged)?;
 //! let info = library.symbol("ipaModuleInfo")?;
 //! # let _ = info;
 //! # Ok(())
@@ -65,10 +65,10 @@ pub mod module;
 pub mod protocol;
 pub mod sandbox;
 
-pub use host::{BuildError, DirModule, Host, HostBuilder, Judged, LoadDirError, Untrusted};
-pub use inprocess::{Library, SymbolError};
+pub use host::{BuildError, DirModule, Host, HostBuilder, LoadDirError, Untrusted};
+pub use inprocess::{RawLibrary, SymbolError};
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, UnknownAction, Verdict};
-pub use loader::{LoadError, Loader, Tainted};
+pub use loader::{Judged, LoadError, Loader, Tainted};
 pub use module::{CallError, Module};
 
 /// The code in docs/isolation.md, compiled as doctests so the document

@@ -268,7 +268,7 @@ fn a_judged_module_opens_as_the_bytes_judged_even_if_the_file_changes() {
 
     // The file is replaced after the verdict: what opens is still A.
     fs::write(&path, &b).expect("replace");
-    let library = judged.open_library().expect("open");
+    let library = host.open_library(judged).expect("open");
     let entry = library
         .symbol(modhash_plugin::SYMBOL)
         .expect("the ABI entry point");
@@ -298,11 +298,11 @@ fn opening_an_untrusted_module_follows_the_policy() {
     let path = write(dir.path(), "libb.so", &b);
 
     let reject = host_with_manifest(dir.path(), &manifest, Untrusted::Reject);
-    let error = reject.judge(&path).expect("judge").open_library();
+    let error = reject.open_library(reject.judge(&path).expect("judge"));
     assert!(matches!(error, Err(LoadError::Rejected { .. })));
 
     let isolate = host_with_manifest(dir.path(), &manifest, Untrusted::Isolate);
-    let error = isolate.judge(&path).expect("judge").open_library();
+    let error = isolate.open_library(isolate.judge(&path).expect("judge"));
     assert!(
         matches!(error, Err(LoadError::MustIsolate { .. })),
         "{error:?}"
@@ -311,7 +311,7 @@ fn opening_an_untrusted_module_follows_the_policy() {
     let taint = host_with_manifest(dir.path(), &manifest, Untrusted::Taint);
     let judged = taint.judge(&path).expect("judge");
     assert!(!judged.verdict().is_trusted());
-    let library = judged.open_library().expect("opened, tainted");
+    let library = taint.open_library(judged).expect("opened, tainted");
     let tainted = taint.tainted();
     assert_eq!(tainted.len(), 1);
     assert_eq!(tainted[0].path, path);
@@ -319,9 +319,33 @@ fn opening_an_untrusted_module_follows_the_policy() {
     drop(library);
 
     // The same judged value loads as a module through the same policy.
-    let module = taint.judge(&path).expect("judge").load(b"").expect("load");
+    let module = taint
+        .load_judged(taint.judge(&path).expect("judge"), b"")
+        .expect("load");
     assert_eq!(module.call(0, b"").expect("call"), common::MARKER_B);
     assert_eq!(taint.tainted().len(), 2);
+
+    // A verdict is acted on only by the host that reached it: B, trusted
+    // by a host sealed with B's manifest, is not opened by `reject`.
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let trusts_b = host_with_manifest(
+        other_dir.path(),
+        &manifest_of(&[("libb.so", &b)]),
+        Untrusted::Reject,
+    );
+    let judged = trusts_b.judge(&path).expect("judge");
+    assert!(judged.verdict().is_trusted());
+    let error = reject.open_library(judged);
+    assert!(
+        matches!(error, Err(LoadError::JudgedElsewhere)),
+        "{error:?}"
+    );
+    let judged = trusts_b.judge(&path).expect("judge");
+    let error = reject.load_judged(judged, b"");
+    assert!(
+        matches!(error, Err(LoadError::JudgedElsewhere)),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -392,6 +416,6 @@ fn hosts_and_what_they_return_can_move_between_threads() {
     fn send_and_sync<T: Send + Sync>() {}
     send_and_sync::<Host>();
     send_and_sync::<modhash_load::Judged>();
-    send_and_sync::<modhash_load::Library>();
+    send_and_sync::<modhash_load::RawLibrary>();
     send_and_sync::<modhash_load::Module>();
 }

@@ -100,7 +100,7 @@ fn ipa_modules_are_trusted_by_libcamera_s_key_and_open_as_raw_libraries() {
         );
         let judged = host.judge(&module).expect("judge");
         assert!(judged.verdict().is_trusted());
-        let library = judged.open_library().expect("open the judged image");
+        let library = host.open_library(judged).expect("open the judged image");
         let info = library.symbol("ipaModuleInfo").expect("ipaModuleInfo");
         assert!(!info.is_null());
         let symbol = CString::new("ipaModuleInfo").expect("name");
@@ -143,7 +143,7 @@ fn ipa_modules_are_trusted_by_libcamera_s_key_and_open_as_raw_libraries() {
         )
         .expect("copy .sign");
         assert!(!host.verify(&changed).is_trusted(), "{}", changed.display());
-        let refused = host.judge(&changed).expect("judge").open_library();
+        let refused = host.open_library(host.judge(&changed).expect("judge"));
         assert!(matches!(refused, Err(LoadError::Rejected { .. })));
     }
 }
