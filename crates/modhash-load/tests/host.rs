@@ -291,6 +291,31 @@ fn a_judged_module_opens_as_the_bytes_judged_even_if_the_file_changes() {
 }
 
 #[test]
+fn a_module_already_open_is_judged_through_its_descriptor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = variants();
+    let manifest = manifest_of(&[("liba.so", &a), ("libb.so", &b)]);
+    let host = Host::builder(sealed(&manifest))
+        .build()
+        .expect("a host trusting proofs only");
+    let path = write(dir.path(), "liba.so", &a);
+    let proof = InclusionProof::for_digest(&manifest, elf_digest(&a)).expect("listed");
+    write(dir.path(), "liba.so.proof", proof.to_string());
+    let file = fs::File::open(&path).expect("open");
+    // Renamed away after it was opened: the descriptor still reads it, and
+    // the name given still finds the proof beside it.
+    let moved = dir.path().join("moved.so");
+    fs::rename(&path, &moved).expect("rename");
+    let judged = host
+        .judge_fd(std::os::fd::AsFd::as_fd(&file), &path)
+        .expect("judge");
+    assert_eq!(judged.verdict(), &Verdict::TrustedByHash);
+    assert_eq!(judged.path(), path);
+    let module = host.load_judged(judged, b"").expect("load");
+    assert_eq!(module.call(0, b"").expect("call"), common::MARKER_A);
+}
+
+#[test]
 fn opening_an_untrusted_module_follows_the_policy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = variants();
