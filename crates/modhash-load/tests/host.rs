@@ -201,6 +201,10 @@ fn a_host_loads_what_its_manifest_lists_and_refuses_the_rest() {
     let refused = host.load(&other).expect_err("not in the manifest");
     assert!(matches!(refused, LoadError::Rejected { .. }), "{refused}");
     assert!(host.tainted().is_empty());
+
+    // What a host returns outlives it.
+    drop(host);
+    assert_eq!(module.call(1, b"still here").expect("call"), b"still here");
 }
 
 #[test]
