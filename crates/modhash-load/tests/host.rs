@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use modhash::linux_trailer::append_modhash_trailer;
 use modhash::policy::UntrustedReason;
 use modhash::proof::InclusionProof;
+use modhash::signature::native::SigningKey;
 use modhash::{Anchor, Digest, Manifest, Profile};
 use modhash_load::isolated::WorkerConfig;
 use modhash_load::{Host, HostBuilder, LoadError, Untrusted, Verdict};
@@ -292,6 +293,54 @@ fn a_judged_module_opens_as_the_bytes_judged_even_if_the_file_changes() {
     assert_eq!(instance.call(0, b"").expect("call"), common::MARKER_A);
     drop(instance);
     assert!(library.symbol("no_such_symbol").is_err());
+}
+
+#[test]
+fn a_vendor_signed_module_is_trusted_by_the_compiled_in_key_even_stripped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let (a, b) = variants();
+    let host = Host::builder(sealed(&manifest_of(&[("libb.so", &b)])))
+        .trusted_key(VENDOR_KEY)
+        .build()
+        .expect("host");
+    let vendor =
+        SigningKey::from_openssh(include_bytes!("../../../examples/vendor-key/vendor.key"))
+            .expect("the example vendor key");
+    let signed = write(dir, "libvendor.so", &a);
+    let signature = vendor
+        .sign(Profile::ElfImage, &elf_digest(&a))
+        .expect("sign");
+    write(dir, "libvendor.so.modsig", &signature);
+    let module = host.load(&signed).expect("trusted by signature");
+    assert_eq!(
+        module.trust(),
+        &Verdict::TrustedBySignature {
+            key: vendor.fingerprint()
+        }
+    );
+    assert_eq!(module.call(0, b"").expect("call"), common::MARKER_A);
+
+    let stripped = dir.join("libstripped.so");
+    let status = std::process::Command::new("strip")
+        .args(["--strip-all", "-o"])
+        .arg(&stripped)
+        .arg(&signed)
+        .status()
+        .expect("run strip (binutils)");
+    assert!(status.success());
+    write(dir, "libstripped.so.modsig", &signature);
+    assert!(host.verify(&stripped).is_trusted());
+
+    // Signed by a key the host does not hold.
+    let stranger = SigningKey::generate("stranger").expect("key");
+    let foreign = write(dir, "libforeign.so", &a);
+    let signature = stranger
+        .sign(Profile::ElfImage, &elf_digest(&a))
+        .expect("sign");
+    write(dir, "libforeign.so.modsig", signature);
+    assert!(!host.verify(&foreign).is_trusted());
+    assert!(host.load(&foreign).is_err());
 }
 
 #[test]
