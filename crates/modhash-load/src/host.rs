@@ -335,7 +335,7 @@ impl HostBuilder {
     }
 
     /// Also looks for native signatures in `dir`, named by digest (`modhash
-    /// sign --signtab`).
+    /// sign --signtab`); they count only for the trusted keys.
     pub fn signtab(mut self, dir: impl Into<PathBuf>) -> Self {
         self.signtab = Some(dir.into());
         self
@@ -401,12 +401,10 @@ impl HostBuilder {
         }
         let evidence = manifest.map_or(HashEvidence::None, HashEvidence::Manifest);
         let mut policy = Policy::new(self.anchor, evidence);
+        if let Some(dir) = self.signtab.as_ref().filter(|dir| !dir.is_dir()) {
+            return Err(BuildError::Signtab { path: dir.clone() });
+        }
         if !self.keys.is_empty() {
-            if let Some(dir) = &self.signtab {
-                if !dir.is_dir() {
-                    return Err(BuildError::Signtab { path: dir.clone() });
-                }
-            }
             policy = policy.with_signatures(SignatureTrust {
                 keyring: keyring(&self.keys)?,
                 signtab: self.signtab,
