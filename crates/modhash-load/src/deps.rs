@@ -187,9 +187,9 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// A module read, sealed and judged: what [`Seal`] gives back.
+/// A library read, sealed and judged: what [`Seal`] gives back.
 #[derive(Debug)]
-pub struct Judged {
+pub struct JudgedLibrary {
     /// The sealed canonical image.
     pub sealed: SealedImage,
     /// Its digest under the policy's profile.
@@ -198,13 +198,16 @@ pub struct Judged {
     pub verdict: Verdict,
     /// The image's dynamic entries, if they can be read.
     pub dynamic: Result<Dynamic, DynamicError>,
+    /// Why the file has no `elf-image` to map (judged under `file` or
+    /// `payload` only), when it has none.
+    pub unloadable: Option<modhash::elf_image::ElfImageError>,
 }
 
 /// How a dependency found in a module directory is read and judged: the
 /// loader's own path for modules, so a library is held to the same rule.
 pub trait Seal {
     /// Reads `path` once, seals its image and judges it.
-    fn seal(&self, path: &Path) -> Result<Judged, String>;
+    fn seal(&self, path: &Path) -> Result<JudgedLibrary, String>;
 }
 
 /// One library to load before the module, in load order.
@@ -537,7 +540,7 @@ mod tests {
     struct NoSeal;
 
     impl Seal for NoSeal {
-        fn seal(&self, path: &Path) -> Result<Judged, String> {
+        fn seal(&self, path: &Path) -> Result<JudgedLibrary, String> {
             Err(format!("{} was read", path.display()))
         }
     }

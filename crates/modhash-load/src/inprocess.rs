@@ -63,9 +63,8 @@ pub(crate) struct InProcess {
     name: String,
     /// Held for its `Drop`: closes the library after the instance is gone.
     _loaded: Loaded,
-    /// The libraries loaded for it, last loaded first, so each is closed
-    /// after everything that needs it.
-    _dependencies: Vec<Loaded>,
+    /// The libraries loaded for it, closed after it.
+    _dependencies: Dependents,
 }
 
 impl InProcess {
@@ -76,42 +75,16 @@ impl InProcess {
         Self::open_with(image, Dependencies::default(), config)
     }
 
-    /// Loads `dependencies` in order, then `dlopen`s `image` (running
-    /// constructors), checks its ABI table and creates an instance with
-    /// `config`. Each library's own needs are loaded before it, so glibc
-    /// finds every needed name among the loaded libraries and never
-    /// searches the disk.
+    /// Loads `dependencies` (see [`Dependents::load`]), then `dlopen`s
+    /// `image` (running constructors), checks its ABI table and creates an
+    /// instance with `config`.
     pub(crate) fn open_with(
         image: SealedImage,
         dependencies: Dependencies,
         config: &[u8],
     ) -> Result<Self, OpenError> {
-        let mut libraries = Vec::with_capacity(dependencies.steps.len());
-        for step in dependencies.steps {
-            libraries.push(match step {
-                Step::Loaded(name, library) => Loaded {
-                    library: ManuallyDrop::new(library),
-                    path: name,
-                    _fd: None,
-                },
-                Step::Module(sealed) => Loaded::sealed(sealed)?,
-                Step::System(path) => {
-                    let path = path.to_string_lossy().into_owned();
-                    // SAFETY: a system library the policy's rule admits:
-                    // root's file in root's directories, its own needs
-                    // already loaded the same way.
-                    let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
-                        .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
-                    Loaded {
-                        library: ManuallyDrop::new(library),
-                        path,
-                        _fd: None,
-                    }
-                }
-            });
-        }
-        libraries.reverse();
-        let loaded = Loaded::sealed(image)?;
+        let dependencies = Dependents::load(dependencies)?;
+        let loaded = Loaded::open(image, RTLD_NOW | RTLD_LOCAL)?;
         let table = loaded.table()?;
         let name = table.name()?.to_owned();
         let instance = table.create(config).map_err(OpenError::Create)?;
@@ -119,7 +92,7 @@ impl InProcess {
             instance: Mutex::new(instance),
             name,
             _loaded: loaded,
-            _dependencies: libraries,
+            _dependencies: dependencies,
         })
     }
 
@@ -137,9 +110,72 @@ impl InProcess {
     }
 }
 
+/// A judged image opened with `dlopen` for a host that looks its symbols up
+/// itself (a module interface of its own, as libcamera's IPA modules have),
+/// not through the modhash module ABI.
+///
+/// Dropping it `dlclose`s the library; the memfd stays open as long as the
+/// library is loaded.
+#[derive(Debug)]
+pub struct RawLibrary {
+    loaded: Loaded,
+    /// The libraries loaded for it, closed after it.
+    _dependencies: Dependents,
+}
+
+impl RawLibrary {
+    /// `dlopen`s exactly the sealed bytes of `image` with `flags`.
+    pub(crate) fn open(
+        image: SealedImage,
+        dependencies: Dependencies,
+        flags: std::ffi::c_int,
+    ) -> Result<Self, OpenError> {
+        let dependencies = Dependents::load(dependencies)?;
+        Loaded::open(image, flags).map(|loaded| Self {
+            loaded,
+            _dependencies: dependencies,
+        })
+    }
+
+    /// The handle `dlopen` returned, for `dlsym`. Valid while `self` lives;
+    /// never pass it to `dlclose`.
+    pub fn handle(&self) -> *mut std::ffi::c_void {
+        self.loaded.handle as *mut std::ffi::c_void
+    }
+
+    /// The address of the symbol `name`, as `dlsym` gives it: a function or
+    /// variable of the module, valid while `self` lives. Using it is the
+    /// caller's `unsafe`: its type is whatever the module's interface says.
+    pub fn symbol(&self, name: &str) -> Result<*mut std::ffi::c_void, SymbolError> {
+        // SAFETY: the symbol is read as a plain address, which every symbol
+        // is; nothing is called or dereferenced here.
+        let symbol = unsafe {
+            self.loaded
+                .library
+                .get::<*mut std::ffi::c_void>(name.as_bytes())
+        };
+        symbol.map(|s| *s).map_err(|e| SymbolError {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Why [`RawLibrary::symbol`] found nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the module exports no symbol `{name}`: {reason}")]
+pub struct SymbolError {
+    name: String,
+    reason: String,
+}
+
 /// A loaded library, its path and the memfd that keeps the path unique.
 #[derive(Debug)]
 struct Loaded {
+    /// The `dlopen` handle of `library`, as a number so that a module stays
+    /// `Send` and `Sync` (the handle is only ever passed back to the dynamic
+    /// loader, which is thread-safe).
+    handle: usize,
     library: ManuallyDrop<Library>,
     path: String,
     /// Held, never read: its number must stay taken while the library is
@@ -147,21 +183,66 @@ struct Loaded {
     _fd: Option<OwnedFd>,
 }
 
+/// The libraries loaded for one module, last loaded first, so that each is
+/// closed after everything that needs it.
+#[derive(Debug)]
+struct Dependents {
+    /// Held for their `Drop`.
+    _libraries: Vec<Loaded>,
+}
+
+impl Dependents {
+    /// Loads each library in order: its own needs come before it, so glibc
+    /// finds every needed name among the loaded libraries and never
+    /// searches the disk.
+    fn load(dependencies: Dependencies) -> Result<Self, OpenError> {
+        let mut loaded = Vec::with_capacity(dependencies.steps.len());
+        for step in dependencies.steps {
+            loaded.push(match step {
+                Step::Loaded(name, library) => Loaded::from_library(library, name, None),
+                Step::Module(sealed) => Loaded::open(sealed, RTLD_NOW | RTLD_LOCAL)?,
+                Step::System(path) => {
+                    let path = path.to_string_lossy().into_owned();
+                    // SAFETY: a system library the policy's rule admits:
+                    // root's file in root's directories, its own needs
+                    // already loaded the same way.
+                    let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+                        .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
+                    Loaded::from_library(library, path, None)
+                }
+            });
+        }
+        loaded.reverse();
+        Ok(Self { _libraries: loaded })
+    }
+}
+
 impl Loaded {
-    /// `dlopen`s a sealed image by its `/proc/self/fd/N` path.
-    fn sealed(image: SealedImage) -> Result<Self, OpenError> {
+    /// `dlopen`s `image` with `flags` as a `/proc/self/fd` path no earlier
+    /// library is known by.
+    fn open(image: SealedImage, flags: std::ffi::c_int) -> Result<Self, OpenError> {
         let (fd, path) = unused_path(image.into_fd())?;
         // SAFETY: loading a library runs its constructors with the full
-        // rights of this process. The caller's policy decided this image may
+        // rights of this process. The caller's policy decided this module may
         // run here (trusted, or tainted by the host's explicit choice), and
         // the bytes mapped are the sealed bytes that policy judged.
-        let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+        let library = unsafe { Library::open(Some(&path), flags) }
             .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
-        Ok(Self {
-            library: ManuallyDrop::new(library),
+        Ok(Self::from_library(library, path, Some(fd)))
+    }
+
+    /// Takes an open library known to glibc by `path`, with the memfd that
+    /// keeps that path unique, if any.
+    fn from_library(library: Library, path: String, fd: Option<OwnedFd>) -> Self {
+        let handle = library.into_raw();
+        Self {
+            // SAFETY: `handle` came from `into_raw` just above and is
+            // released only by this value's `Drop`.
+            library: ManuallyDrop::new(unsafe { Library::from_raw(handle) }),
+            handle: handle as usize,
             path,
-            _fd: Some(fd),
-        })
+            _fd: fd,
+        }
     }
 
     fn table(&self) -> Result<Table, OpenError> {

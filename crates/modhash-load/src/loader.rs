@@ -1,17 +1,18 @@
 //! The loader: read once, seal, hash, judge, then load, isolate or refuse.
 
-use std::ffi::OsString;
+use std::ffi::{c_int, OsString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
 
 use modhash::elf_dynamic::Dynamic;
-use modhash::elf_image::LoadableRanges;
+use modhash::elf_image::{ElfImageError, LoadableRanges};
 use modhash::profile::ProfileError;
 use modhash::{Digest, Profile};
 
-use crate::deps::{Dependencies, Judged, Seal};
-use crate::inprocess::{InProcess, OpenError};
+use crate::deps::{Dependencies, JudgedLibrary, Seal};
+use crate::inprocess::{InProcess, OpenError, RawLibrary};
 use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
 use crate::memfd::{read_module_into, ImageError, ModuleBytes, SealedImage, DEFAULT_SIZE_CAP};
@@ -42,7 +43,7 @@ pub enum LoadError {
     Rejected {
         /// The verdict.
         verdict: Verdict,
-        /// Its digest under the policy's profile.
+        /// SHA-256 of the image that was judged.
         digest: Digest,
     },
     /// The module must run isolated ({why}) and its worker did not start.
@@ -54,9 +55,20 @@ pub enum LoadError {
         #[source]
         source: SpawnError,
     },
+    /// The policy runs this module isolated, and it was asked for as a
+    /// `dlopen` handle, which cannot be isolated.
+    #[error("the module must run isolated ({why}); load it as a module instead of opening it with dlopen")]
+    MustIsolate {
+        /// Why it must be isolated.
+        why: &'static str,
+    },
     /// Loading it in-process failed.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// The judged module was handed to another loader than the one whose
+    /// policy judged it.
+    #[error("the module was judged by another loader's policy; load or open it with the loader (or Host) that judged it")]
+    JudgedElsewhere,
     /// Untrusted, the policy taints, but a needed library cannot be pinned
     /// to judged bytes: loading it would run code nobody judged.
     #[error("refused: the module is {verdict}; a needed library cannot be pinned to judged bytes, so it cannot load even tainted")]
@@ -66,6 +78,17 @@ pub enum LoadError {
         /// Its digest under the policy's profile.
         digest: Digest,
     },
+}
+
+/// A module loaded despite being untrusted, under policy `taint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tainted {
+    /// The path it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of the image loaded.
+    pub digest: Digest,
+    /// The verdict (why it is untrusted).
+    pub verdict: Verdict,
 }
 
 /// Set, never cleared, once any loader is about to map an untrusted module
@@ -80,20 +103,59 @@ pub fn process_tainted() -> bool {
     PROCESS_TAINTED.load(Ordering::SeqCst)
 }
 
-/// A module loaded despite being untrusted, under policy `taint`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tainted {
-    /// The path it was read from.
-    pub path: PathBuf,
-    /// Its digest under the policy's profile.
-    pub digest: Digest,
-    /// The verdict (why it is untrusted).
-    pub verdict: Verdict,
+/// A module read once, sealed and judged; none of its code has run.
+#[derive(Debug)]
+pub struct Judged {
+    /// The [`Loader`] whose policy reached the verdict.
+    judged_by: u64,
+    path: PathBuf,
+    sealed: SealedImage,
+    digest: Digest,
+    /// The verdict on the module and its libraries.
+    verdict: Verdict,
+    dependencies: Dependencies,
+    /// Why it has no `elf-image` to map, when it has none.
+    unloadable: Option<ElfImageError>,
+}
+
+impl Judged {
+    /// The policy's verdict on the sealed image and on every library it
+    /// needs (an untrusted or unpinned library makes it untrusted, named).
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// The digest it was judged by, under the policy's profile (under
+    /// `elf-image`, SHA-256 of the sealed image that would be mapped).
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// What satisfies each library it needs (see [`crate::deps`]).
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// The path the module was read from (once).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Where a module may run under the policy.
+enum Placement {
+    /// In this process; `taint` when it is untrusted and the policy taints.
+    InProcess { taint: bool },
+    /// In a worker, for this reason.
+    Isolated(&'static str),
 }
 
 /// Loads modules under a policy. See the crate documentation.
 #[derive(Debug)]
 pub struct Loader<J> {
+    /// Which loader this is, so that a verdict is acted on only by the
+    /// policy that reached it.
+    id: u64,
     judge: J,
     size_cap: u64,
     force_isolation: bool,
@@ -150,7 +212,10 @@ impl<J: Judge> Loader<J> {
     /// [`Loader::new`] with the environment given, not read.
     fn with_environment(judge: J, force: Option<OsString>, secure: bool) -> Self {
         let force_isolation = !secure && force.is_some_and(|value| !value.is_empty());
+        /// The next loader's id.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             judge,
             size_cap: DEFAULT_SIZE_CAP,
             force_isolation,
@@ -196,7 +261,29 @@ impl<J: Judge> Loader<J> {
         path: impl AsRef<Path>,
         config: &[u8],
     ) -> Result<Module, LoadError> {
+        self.load_judged(self.judge(path)?, config)
+    }
+
+    /// Reads `path` once, seals the profile's image of it and judges the
+    /// sealed bytes. None of the module's code runs; the policy's action
+    /// applies when the result is loaded ([`Loader::load_judged`]) or
+    /// opened ([`Loader::open_library`]).
+    pub fn judge(&self, path: impl AsRef<Path>) -> Result<Judged, LoadError> {
         let path = path.as_ref();
+        self.judge_read(path, path)
+    }
+
+    /// [`Loader::judge`] for a file already open as `fd`: it is read through
+    /// `/proc/self/fd`, which reaches the same file whatever its path is now
+    /// (and leaves the fd's offset alone). `name` is its path, for messages
+    /// and for finding signatures beside it.
+    pub fn judge_fd(&self, fd: BorrowedFd<'_>, name: &Path) -> Result<Judged, LoadError> {
+        let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        self.judge_read(&via, name)
+    }
+
+    /// Reads `read` once, seals and judges it as the module `name`.
+    fn judge_read(&self, read: &Path, name: &Path) -> Result<Judged, LoadError> {
         // Loads on other threads at the same time get buffers of their own.
         let mut shared = match self.scratch.try_lock() {
             Ok(guard) => Some(guard),
@@ -205,63 +292,30 @@ impl<J: Judge> Loader<J> {
         };
         let mut own = Scratch::default();
         let scratch = shared.as_deref_mut().unwrap_or(&mut own);
-        let judged = self.seal_and_judge(path, scratch)?;
+        let library = self.seal_and_judge(read, name, scratch);
         scratch.trim();
         drop(shared);
-        let Judged {
+        let JudgedLibrary {
             sealed,
             digest,
             verdict,
             dynamic,
-        } = judged;
-        let dependencies = Dependencies::resolve(path, &dynamic, self.judge.system_dirs(), self);
-        let verdict = dependencies.judge(verdict);
-
-        let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
-            (true, _) if self.force_isolation => {
-                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
-            }
-            (true, _) => Backend::InProcess(InProcess::open_with(sealed, dependencies, config)?),
-            (false, Action::Reject) => return Err(LoadError::Rejected { verdict, digest }),
-            (false, Action::Isolate) => self.isolate(sealed, config, "policy isolate")?,
-            (false, Action::Taint) if self.force_isolation => {
-                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
-            }
-            (false, Action::Taint) if !dependencies.pinned() => {
-                return Err(LoadError::Unpinned { verdict, digest })
-            }
-            (false, Action::Taint) => {
-                // Recorded before its constructors (or its libraries') run:
-                // a module that fails after running code still tainted us.
-                PROCESS_TAINTED.store(true, Ordering::SeqCst);
-                tracing::warn!(path = %path.display(), %digest, %verdict, "loading an untrusted module (policy taint)");
-                self.tainted
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(Tainted {
-                        path: path.to_owned(),
-                        digest,
-                        verdict: verdict.clone(),
-                    });
-                Backend::InProcess(InProcess::open_with(sealed, dependencies, config)?)
-            }
-        };
-        Ok(Module::new(path.to_owned(), digest, verdict, backend))
+            unloadable,
+        } = library?;
+        let dependencies = Dependencies::resolve(name, &dynamic, self.judge.system_dirs(), self);
+        Ok(Judged {
+            judged_by: self.id,
+            path: name.to_owned(),
+            sealed,
+            digest,
+            verdict: dependencies.judge(verdict),
+            dependencies,
+            unloadable,
+        })
     }
 
-    /// Reads `path` once and judges it, without loading it: the module's
-    /// verdict (its libraries' included) and what satisfies each library it
-    /// needs, as [`Loader::load`] would find them now.
-    pub fn inspect(&self, path: impl AsRef<Path>) -> Result<(Verdict, Dependencies), LoadError> {
-        let path = path.as_ref();
-        let judged = self.seal_and_judge(path, &mut Scratch::default())?;
-        let dependencies =
-            Dependencies::resolve(path, &judged.dynamic, self.judge.system_dirs(), self);
-        Ok((dependencies.judge(judged.verdict), dependencies))
-    }
-
-    /// Reads `path` once, seals the canonical `elf-image` of the bytes the
-    /// profile hashes, and judges it.
+    /// Reads `read` once, seals the canonical `elf-image` of the bytes the
+    /// profile hashes, and judges it as `name`.
     ///
     /// Whatever the profile, what is sealed (and later mapped) is the
     /// `elf-image` image: every profile's digest covers those bytes, and
@@ -270,8 +324,13 @@ impl<J: Judge> Loader<J> {
     /// image left uncovered. Under `elf-image` the digest is taken from the
     /// sealed bytes; under `file` and `payload` from the snapshot the image
     /// is derived from, which no one else can write.
-    fn seal_and_judge(&self, path: &Path, scratch: &mut Scratch) -> Result<Judged, LoadError> {
-        read_module_into(path, self.size_cap, &mut scratch.file)?;
+    fn seal_and_judge(
+        &self,
+        read: &Path,
+        name: &Path,
+        scratch: &mut Scratch,
+    ) -> Result<JudgedLibrary, LoadError> {
+        read_module_into(read, self.size_cap, &mut scratch.file)?;
         let profile = self.judge.profile();
         let hashed = match profile {
             Profile::ElfImage => None,
@@ -282,26 +341,119 @@ impl<J: Judge> Loader<J> {
             ),
         };
         let source = hashed.as_deref().unwrap_or(&scratch.file);
-        LoadableRanges::parse(source)
-            .map_err(|e| LoadError::Profile {
-                profile: Profile::ElfImage,
-                source: e.into(),
-            })?
-            .write_image(source, &mut scratch.image);
-        let dynamic = Dynamic::try_from(scratch.image.as_slice());
-        let sealed = SealedImage::new(&scratch.image)?;
+        // Under `file` or `payload` a file without an `elf-image` (a kernel
+        // module) is still judged, but can never be mapped.
+        let (sealed, dynamic, unloadable) = match LoadableRanges::parse(source) {
+            Ok(ranges) => {
+                ranges.write_image(source, &mut scratch.image);
+                let dynamic = Dynamic::try_from(scratch.image.as_slice());
+                (SealedImage::new(&scratch.image)?, dynamic, None)
+            }
+            Err(error) if hashed.is_some() => (
+                SealedImage::new(source)?,
+                Ok(Dynamic::default()),
+                Some(error),
+            ),
+            Err(error) => {
+                return Err(LoadError::Profile {
+                    profile,
+                    source: error.into(),
+                })
+            }
+        };
         let digest = hashed.map_or(sealed.digest(), |bytes| Digest::sha256(&bytes));
         let verdict = self.judge.judge(&Candidate {
-            path,
+            path: name,
             file: &scratch.file,
             digest,
         });
-        Ok(Judged {
+        Ok(JudgedLibrary {
             sealed,
             digest,
             verdict,
             dynamic,
+            unloadable,
         })
+    }
+
+    /// Applies the policy to a judged module: loads it in-process, hands
+    /// it to a worker, or refuses it; creates its instance with `config`.
+    pub fn load_judged(&self, judged: Judged, config: &[u8]) -> Result<Module, LoadError> {
+        let digest = judged.digest;
+        let backend = match self.placement(&judged)? {
+            Placement::Isolated(why) => self.isolate(judged.sealed, config, why)?,
+            Placement::InProcess { taint } => {
+                if taint {
+                    self.record_taint(&judged.path, digest, &judged.verdict);
+                }
+                Backend::InProcess(InProcess::open_with(
+                    judged.sealed,
+                    judged.dependencies,
+                    config,
+                )?)
+            }
+        };
+        Ok(Module::new(judged.path, digest, judged.verdict, backend))
+    }
+
+    /// Applies the policy to a judged module and `dlopen`s its sealed image
+    /// with `flags`, for a host that looks its symbols up itself. A module
+    /// the policy would isolate is refused ([`LoadError::MustIsolate`]): a
+    /// `dlopen` handle cannot be isolated.
+    pub fn open_library(&self, judged: Judged, flags: c_int) -> Result<RawLibrary, LoadError> {
+        let digest = judged.digest;
+        match self.placement(&judged)? {
+            Placement::Isolated(why) => Err(LoadError::MustIsolate { why }),
+            Placement::InProcess { taint } => {
+                if taint {
+                    self.record_taint(&judged.path, digest, &judged.verdict);
+                }
+                Ok(RawLibrary::open(judged.sealed, judged.dependencies, flags)?)
+            }
+        }
+    }
+
+    /// Where the policy lets a judged module run.
+    fn placement(&self, judged: &Judged) -> Result<Placement, LoadError> {
+        if judged.judged_by != self.id {
+            return Err(LoadError::JudgedElsewhere);
+        }
+        if let Some(error) = &judged.unloadable {
+            return Err(LoadError::Profile {
+                profile: Profile::ElfImage,
+                source: error.clone().into(),
+            });
+        }
+        match (judged.verdict.is_trusted(), self.judge.untrusted()) {
+            (false, Action::Reject) => Err(LoadError::Rejected {
+                verdict: judged.verdict.clone(),
+                digest: judged.digest,
+            }),
+            _ if self.force_isolation => Ok(Placement::Isolated(FORCE_ISOLATION_ENV)),
+            (true, _) => Ok(Placement::InProcess { taint: false }),
+            (false, Action::Isolate) => Ok(Placement::Isolated("policy isolate")),
+            (false, Action::Taint) if !judged.dependencies.pinned() => Err(LoadError::Unpinned {
+                verdict: judged.verdict.clone(),
+                digest: judged.digest,
+            }),
+            (false, Action::Taint) => Ok(Placement::InProcess { taint: true }),
+        }
+    }
+
+    /// Lists an untrusted module about to be loaded in-process, and logs
+    /// it, before any of its code (constructors included) runs: a module
+    /// that takes the process down is still on record.
+    fn record_taint(&self, path: &Path, digest: Digest, verdict: &Verdict) {
+        PROCESS_TAINTED.store(true, Ordering::SeqCst);
+        tracing::warn!(path = %path.display(), %digest, %verdict, "loading an untrusted module (policy taint)");
+        self.tainted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Tainted {
+                path: path.to_owned(),
+                digest,
+                verdict: verdict.clone(),
+            });
     }
 
     /// Hands a sealed image to an isolated worker.
@@ -316,9 +468,7 @@ impl<J: Judge> Loader<J> {
             .map_err(|source| LoadError::Isolation { why, source })
     }
 
-    /// The untrusted modules this loader mapped, or began to map, into
-    /// this process, oldest first. A module is listed before its
-    /// constructors run, so one that then fails is listed too.
+    /// The untrusted modules loaded in-process so far, oldest first.
     pub fn tainted(&self) -> Vec<Tainted> {
         self.tainted
             .lock()
@@ -329,9 +479,14 @@ impl<J: Judge> Loader<J> {
 
 /// A library a module needs is found and judged exactly as the module is.
 impl<J: Judge> Seal for Loader<J> {
-    fn seal(&self, path: &Path) -> Result<Judged, String> {
-        self.seal_and_judge(path, &mut Scratch::default())
-            .map_err(|e| e.to_string())
+    fn seal(&self, path: &Path) -> Result<JudgedLibrary, String> {
+        let library = self
+            .seal_and_judge(path, path, &mut Scratch::default())
+            .map_err(|e| e.to_string())?;
+        match &library.unloadable {
+            Some(error) => Err(format!("no elf-image: {error}")),
+            None => Ok(library),
+        }
     }
 }
 

@@ -94,7 +94,8 @@ fn a_dependency_found_through_an_origin_run_path_is_judged_and_loaded() {
         let loaded = loader.load(&module).expect(dtags);
         assert_eq!(loaded.trust(), &Verdict::TrustedByHash);
         assert_eq!(loaded.call(0, b"").expect("call"), b"helper A");
-        let (_, deps) = loader.inspect(&module).expect("inspect");
+        let judged = loader.judge(&module).expect("judge");
+        let deps = judged.dependencies();
         let names: Vec<&str> = deps.found.iter().map(|d| d.name.as_str()).collect();
         let name = format!("lib{}.so", helper_stem(dir.path()));
         assert!(names.contains(&name.as_str()), "{dtags}: {names:?}");
@@ -357,7 +358,8 @@ fn child_loads_a_module_as_told() {
     let module = PathBuf::from(lines.next().expect("module"));
     let digests: Vec<Digest> = lines.map(|l| l.parse().expect("digest")).collect();
     let loader = Loader::new(DigestSet::new(Profile::ElfImage, digests, Action::Reject));
-    let (_, deps) = loader.inspect(&module).expect("inspect");
+    let judged = loader.judge(&module).expect("judge");
+    let deps = judged.dependencies();
     for dep in &deps.found {
         eprintln!("child: {dep}");
     }

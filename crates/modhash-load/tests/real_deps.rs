@@ -43,7 +43,8 @@ fn debian_ipa_modules_load_against_the_libcamera_already_loaded() {
     dirs.extend(modhash_load::deps::default_system_dirs().iter().cloned());
     let loader = Loader::new(HostPolicy::new(policy, Action::Reject).with_system_dirs(dirs));
 
-    let (verdict, deps) = loader.inspect(&ipa).expect("inspect");
+    let judged = loader.judge(&ipa).expect("judge");
+    let (verdict, deps) = (judged.verdict().clone(), judged.dependencies());
     let provider = |name: &str| {
         deps.found
             .iter()
@@ -82,7 +83,8 @@ fn debian_ipa_modules_load_against_the_libcamera_already_loaded() {
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
         })
         .collect();
-    let (verdict, deps) = loader.inspect(&ipa).expect("inspect");
+    let judged = loader.judge(&ipa).expect("judge");
+    let (verdict, deps) = (judged.verdict().clone(), judged.dependencies());
     assert!(verdict.is_trusted(), "{verdict}");
     for name in ["libcamera.so.0.0.3", "libcamera-base.so.0.0.3", "libc.so.6"] {
         let found = deps.found.iter().find(|d| d.name == name).expect(name);
