@@ -81,11 +81,8 @@ pub fn locate(host: &[u8]) -> Result<Slot, SealError> {
 fn locate_by_section(host: &[u8]) -> Result<Option<Slot>, SealError> {
     let kind = object::FileKind::parse(host).map_err(|e| SealError::MalformedElf(e.to_string()))?;
     let section = match kind {
-        object::FileKind::Elf64 => {
-            find_section::<object::elf::FileHeader64<object::Endianness>>(host)?
-        }
-        object::FileKind::Elf32 => {
-            find_section::<object::elf::FileHeader32<object::Endianness>>(host)?
+        object::FileKind::Elf64 | object::FileKind::Elf32 => {
+            section_range(host, SECTION_NAME).map_err(SealError::MalformedElf)?
         }
         _ => return Err(SealError::NotElf),
     };
@@ -118,16 +115,32 @@ fn locate_by_section(host: &[u8]) -> Result<Option<Slot>, SealError> {
     }))
 }
 
+/// The file range `(offset, size)` of the section `name` of an ELF file,
+/// `None` when it has no such section; `Err` says why the file is not a
+/// readable ELF file.
+pub(crate) fn section_range(elf: &[u8], name: &str) -> Result<Option<(u64, u64)>, String> {
+    match object::FileKind::parse(elf).map_err(|e| e.to_string())? {
+        object::FileKind::Elf64 => {
+            find_section::<object::elf::FileHeader64<object::Endianness>>(elf, name)
+        }
+        object::FileKind::Elf32 => {
+            find_section::<object::elf::FileHeader32<object::Endianness>>(elf, name)
+        }
+        _ => Err("not an ELF file".to_owned()),
+    }
+}
+
 fn find_section<H: FileHeader<Endian = object::Endianness>>(
-    host: &[u8],
-) -> Result<Option<(u64, u64)>, SealError> {
-    let file = ElfFile::<H>::parse(host).map_err(|e| SealError::MalformedElf(e.to_string()))?;
-    let Some(section) = file.section_by_name(SECTION_NAME) else {
+    elf: &[u8],
+    name: &str,
+) -> Result<Option<(u64, u64)>, String> {
+    let file = ElfFile::<H>::parse(elf).map_err(|e| e.to_string())?;
+    let Some(section) = file.section_by_name(name) else {
         return Ok(None);
     };
-    let (offset, size) = section.file_range().ok_or_else(|| {
-        SealError::MalformedElf(format!("section {SECTION_NAME} has no file data"))
-    })?;
+    let (offset, size) = section
+        .file_range()
+        .ok_or_else(|| format!("section {name} has no file data"))?;
     Ok(Some((offset, size)))
 }
 

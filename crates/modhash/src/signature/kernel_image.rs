@@ -115,15 +115,7 @@ impl KernelCertificates {
 
 /// Finds the X.509 certificates built into `image`, a bzImage or vmlinux.
 pub fn certificates(image: &[u8]) -> Result<KernelCertificates, KernelImageError> {
-    let (compression, vmlinux) = if image.starts_with(b"\x7fELF") {
-        (Compression::None, std::borrow::Cow::Borrowed(image))
-    } else {
-        let (compression, payload) = bzimage_payload(image)?;
-        (
-            compression,
-            std::borrow::Cow::Owned(decompress(compression, payload)?),
-        )
-    };
+    let (compression, vmlinux) = vmlinux(image)?;
     let certificates = scan_certificates(&vmlinux);
     if certificates.is_empty() {
         return Err(KernelImageError::NoCertificates(compression));
@@ -132,6 +124,21 @@ pub fn certificates(image: &[u8]) -> Result<KernelCertificates, KernelImageError
         compression,
         certificates,
     })
+}
+
+/// The vmlinux ELF file of `image`: itself if it is one, else a bzImage's
+/// decompressed payload.
+pub fn vmlinux(
+    image: &[u8],
+) -> Result<(Compression, std::borrow::Cow<'_, [u8]>), KernelImageError> {
+    if image.starts_with(b"\x7fELF") {
+        return Ok((Compression::None, std::borrow::Cow::Borrowed(image)));
+    }
+    let (compression, payload) = bzimage_payload(image)?;
+    Ok((
+        compression,
+        std::borrow::Cow::Owned(decompress(compression, payload)?),
+    ))
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
