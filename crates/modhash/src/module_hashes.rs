@@ -105,6 +105,11 @@ impl Tree {
         self.leaves().is_empty()
     }
 
+    /// The leaf hash at `pos`.
+    pub fn leaf(&self, pos: u32) -> Option<Digest> {
+        self.leaves().get(usize::try_from(pos).ok()?).copied()
+    }
+
     fn leaves(&self) -> &[Digest] {
         self.levels.first().map(Vec::as_slice).unwrap_or_default()
     }

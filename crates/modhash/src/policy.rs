@@ -54,6 +54,8 @@ use crate::profile::{Profile, ProfileError};
 use crate::proof::InclusionProof;
 use crate::signature::Keyring;
 
+pub mod kernel;
+
 /// What authenticates a module's digest against the anchor.
 #[derive(Debug, Clone)]
 pub enum HashEvidence {
@@ -158,6 +160,10 @@ pub enum UntrustedReason {
     /// The module file could not be read.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// A Linux module hash proof is missing, malformed or does not lead to
+    /// the kernel image's root ([`kernel::KernelPolicy`]).
+    #[error("{0}")]
+    ModuleHashes(String),
     /// The module's bytes have no digest under the anchored profile.
     #[error("no {profile} digest: {error}")]
     NoDigest {
