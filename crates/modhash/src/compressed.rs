@@ -17,8 +17,8 @@ use std::path::Path;
 
 use crate::input::{self, ReadError};
 
-/// Largest decompressed module: 256 MiB, ten times Debian's largest module
-/// with its debug information, far below what would strain the machine.
+/// Largest decompressed module: 256 MiB, far above any real module and far
+/// below what would strain the machine.
 pub const MAX_DECOMPRESSED: u64 = 256 << 20;
 
 /// How a module file is compressed.
@@ -69,8 +69,8 @@ impl Compression {
         }
     }
 
-    /// Compresses `bytes` as kmod and the kernel read it: xz with a CRC32
-    /// check (the kernel's decoder knows no other), one zstd frame, gzip.
+    /// Compresses `bytes` as the kernel build does: xz with a CRC32 check
+    /// (`xz --check=crc32`), one zstd frame, gzip.
     pub fn compress(self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
         match self {
             Compression::Xz => {
@@ -194,6 +194,10 @@ mod tests {
         for compression in Compression::ALL {
             let packed = compression.compress(&module).unwrap();
             assert_eq!(Compression::detect(&packed), Some(compression));
+            if compression == Compression::Xz {
+                // Stream flags: check type 1 is CRC32.
+                assert_eq!(packed.get(6..8), Some([0u8, 1].as_slice()));
+            }
             let read = decompress(&packed, MAX_DECOMPRESSED).unwrap();
             assert_eq!(read.compression, Some(compression));
             assert_eq!(read.bytes, module.as_slice());
