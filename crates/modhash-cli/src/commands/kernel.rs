@@ -2,7 +2,6 @@
 //! (`CONFIG_MODULE_HASHES`), built and sealed outside Kbuild.
 
 use std::borrow::Cow;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
@@ -14,6 +13,7 @@ use modhash::module_hashes::image;
 use modhash::module_hashes::{leaf_hash, ByteOrder, Root, Tree, ROOT_RECORD_LEN};
 use modhash::Digest;
 
+use crate::commands::seal::write_sealed;
 use crate::files::{write_atomically, MAX_SMALL_FILE};
 use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
 
@@ -299,12 +299,7 @@ fn seal(args: SealArgs) -> CommandResult {
         });
     }
     let sealed = image::seal(&vmlinux, &root).map_err(|e| Failure::at(&args.vmlinux, e))?;
-    let out = args.output.as_deref().unwrap_or(&args.vmlinux);
-    let mode = std::fs::metadata(&args.vmlinux)
-        .map_err(|e| Failure::at(&args.vmlinux, e))?
-        .permissions()
-        .mode();
-    crate::files::write_atomically_with_mode(out, &sealed, mode)?;
+    let out = write_sealed(&args.vmlinux, args.output.as_deref(), &sealed)?;
     println!(
         "{}: levels={} root={}",
         out.display(),
