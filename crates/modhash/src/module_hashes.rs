@@ -25,7 +25,10 @@
 //! hashed as leaf `pos`, and the walk up follows the low bits of `pos`.
 
 use crate::digest::Digest;
-use crate::linux_trailer::{self, ModuleSignatureInfo, Trailer, TrailerError, MODULE_SIG_MARKER};
+use crate::linux_trailer::{
+    self, ModuleSignatureInfo, Trailer, TrailerError, MODULE_SIGNATURE_STRUCT_LEN,
+    MODULE_SIG_MARKER,
+};
 
 #[cfg(feature = "extract")]
 pub mod image;
@@ -274,7 +277,7 @@ pub enum ProofError {
     Trailer(#[from] TrailerError),
     /// A field of `struct module_signature` other than `id_type` and
     /// `sig_len` is set.
-    #[error("module hash proof has non-zero algo, hash, signer_len or key_id_len; it is corrupt")]
+    #[error("module hash proof has non-zero algo, hash, signer_len, key_id_len or padding; it is corrupt")]
     Fields,
     /// `sig_len` is not 4 + 32·k.
     #[error("module hash proof is {0} bytes, not 4 + 32 per level; it is truncated or corrupt")]
@@ -341,7 +344,13 @@ impl Proof {
             key_id_len,
             ..
         } = info;
-        if (algo, hash, signer_len, key_id_len) != (0, 0, 0, 0) {
+        // The record's three padding bytes sit 5 bytes into it, 40 bytes
+        // from the end; the kernel refuses a record with any of them set.
+        let padding = module
+            .len()
+            .checked_sub(MODULE_SIG_MARKER.len() + MODULE_SIGNATURE_STRUCT_LEN - 5)
+            .and_then(|at| module.get(at..at + 3));
+        if (algo, hash, signer_len, key_id_len) != (0, 0, 0, 0) || padding != Some(&[0, 0, 0]) {
             return Err(ProofError::Fields);
         }
         Ok((split.payload, Self::parse(signature)?))
@@ -522,5 +531,9 @@ mod tests {
         odd.extend_from_slice(&[0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
         odd.extend_from_slice(MODULE_SIG_MARKER);
         assert_eq!(root.verify_module(&odd), Err(ProofError::Shape(5)));
+        let mut padded = odd.clone();
+        let at = padded.len() - 40 + 6;
+        padded[at] = 1;
+        assert_eq!(root.verify_module(&padded), Err(ProofError::Fields));
     }
 }
