@@ -82,6 +82,11 @@ pub fn run(args: Args) -> CommandResult {
         .collect::<Result<Vec<_>, _>>()?;
     let judge = match &args.kernel {
         Some(image) => Judge::Kernel(kernel_policy(image, &args.trust)?),
+        None if args.trust.host.is_none() && args.trust.keys.is_empty() => {
+            return Err(Failure::usage(
+                "give --host, --keys (or both), or --kernel: what decides which modules are trusted",
+            ))
+        }
         None => Judge::Host(args.trust.policy()?),
     };
 
