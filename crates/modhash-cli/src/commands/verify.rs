@@ -12,7 +12,7 @@ use modhash::policy::{Policy, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
 use modhash::signature::kernel_image::{self, KernelImageError};
 
-use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
+use crate::output::{one_line, print_json, progress, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
 /// Decide, as HOST (or a Linux kernel IMAGE) would, whether each MODULE is
@@ -107,7 +107,10 @@ pub fn run(args: Args) -> CommandResult {
         print_json(&reports)?;
     } else {
         for report in &reports {
-            println!("{}: {}", report.path.display(), report.verdict);
+            println!(
+                "{}",
+                one_line(&format!("{}: {}", report.path.display(), report.verdict))
+            );
         }
     }
     Ok(Outcome::from_bool(all_trusted))
@@ -130,12 +133,17 @@ fn kernel_policy(image: &Path, trust: &TrustArgs) -> Result<KernelPolicy, Failur
     };
     let mut keyring = trust.keyring()?;
     match kernel_image::certificates(&bytes) {
+        // Only the keys the kernel itself trusts: not blacklisted, not
+        // revoked by the image.
         Ok(found) => {
-            for der in &found.certificates {
-                keyring.add_file(der).map_err(|e| Failure::at(image, e))?;
+            for cert in found.certificates.iter().filter(|c| c.is_trusted()) {
+                keyring
+                    .add_file(&cert.der)
+                    .map_err(|e| Failure::at(image, e))?;
             }
         }
-        Err(KernelImageError::NoCertificates(_)) => {}
+        // A kernel without builtin keys trusts modules by hash alone.
+        Err(KernelImageError::NoCertificates(_) | KernelImageError::NoSystemList(_)) => {}
         Err(e) => return Err(Failure::at(image, e)),
     }
     Ok(KernelPolicy::new(root, keyring))
