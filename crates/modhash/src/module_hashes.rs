@@ -25,10 +25,7 @@
 //! hashed as leaf `pos`, and the walk up follows the low bits of `pos`.
 
 use crate::digest::Digest;
-use crate::linux_trailer::{
-    self, ModuleSignatureInfo, Trailer, TrailerError, MODULE_SIGNATURE_STRUCT_LEN,
-    MODULE_SIG_MARKER,
-};
+use crate::linux_trailer::{self, Trailer, TrailerError, MODULE_SIG_MARKER};
 
 #[cfg(feature = "extract")]
 pub mod image;
@@ -275,10 +272,6 @@ pub enum ProofError {
     /// The trailer does not parse.
     #[error(transparent)]
     Trailer(#[from] TrailerError),
-    /// A field of `struct module_signature` other than `id_type` and
-    /// `sig_len` is set.
-    #[error("module hash proof has non-zero algo, hash, signer_len, key_id_len or padding; it is corrupt")]
-    Fields,
     /// `sig_len` is not 4 + 32·k.
     #[error("module hash proof is {0} bytes, not 4 + 32 per level; it is truncated or corrupt")]
     Shape(u64),
@@ -337,22 +330,9 @@ impl Proof {
                 },
             ));
         }
-        let ModuleSignatureInfo {
-            algo,
-            hash,
-            signer_len,
-            key_id_len,
-            ..
-        } = info;
-        // The record's three padding bytes sit 5 bytes into it, 40 bytes
-        // from the end; the kernel refuses a record with any of them set.
-        let padding = module
-            .len()
-            .checked_sub(MODULE_SIG_MARKER.len() + MODULE_SIGNATURE_STRUCT_LEN - 5)
-            .and_then(|at| module.get(at..at + 3));
-        if (algo, hash, signer_len, key_id_len) != (0, 0, 0, 0) || padding != Some(&[0, 0, 0]) {
-            return Err(ProofError::Fields);
-        }
+        // algo, hash, signer_len, key_id_len and the padding are zero:
+        // `linux_trailer::split` refuses the record otherwise, as the
+        // kernel's `mod_check_sig` does.
         Ok((split.payload, Self::parse(signature)?))
     }
 
@@ -534,6 +514,11 @@ mod tests {
         let mut padded = odd.clone();
         let at = padded.len() - 40 + 6;
         padded[at] = 1;
-        assert_eq!(root.verify_module(&padded), Err(ProofError::Fields));
+        assert_eq!(
+            root.verify_module(&padded),
+            Err(ProofError::Trailer(TrailerError::ModuleSignatureFields(
+                "padding"
+            )))
+        );
     }
 }
