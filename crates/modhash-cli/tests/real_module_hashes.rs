@@ -16,7 +16,7 @@
 #![allow(
     clippy::panic,
     clippy::indexing_slicing,
-    reason = "test helpers: a failed expectation is a test failure"
+    reason = "test code: a failed expectation is a test failure"
 )]
 
 mod common;
