@@ -261,11 +261,12 @@ modhash_status modhash_host_verify(const modhash_host *host, const char *path,
                                    modhash_verdict **out);
 
 /**
- * As modhash_host_verify, for a module already open as `fd` (read from
- * offset 0 with pread; the fd's offset is not changed and it is not
- * closed). `name` is the module's path, for messages and for finding
+ * As modhash_host_verify, for a module already open as `fd`: the file is
+ * read whole through /proc/self/fd, which reaches the file the fd refers
+ * to whatever its path is now; the fd's offset is not changed and it is not
+ * closed. `name` is the module's path, for messages and for finding
  * sidecar signatures next to it; it may be NULL (then no sidecar is
- * looked for).
+ * found, and messages say "fd N").
  */
 modhash_status modhash_host_verify_fd(const modhash_host *host, int fd, const char *name,
                                       modhash_verdict **out);
