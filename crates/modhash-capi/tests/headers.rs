@@ -28,7 +28,7 @@ fn compile_and_run(dir: &Path, compiler: &str, language: &str, standard: &str) -
         .arg("-o")
         .arg(&exe)
         .output()
-        .unwrap_or_else(|e| panic!("{compiler}: {e} (install gcc, g++, clang)"));
+        .expect("run the compiler (install gcc, g++ and clang)");
     assert!(
         output.status.success() && output.stderr.is_empty(),
         "{compiler} -std={standard}:\n{}",
