@@ -11,7 +11,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{build_library, root, run};
+use common::{build_library, include_args, root, run};
 use modhash::anchor::Anchor;
 use modhash::{Manifest, Profile};
 
@@ -59,12 +59,7 @@ fn compile_test(out: &Path, extra: &[&str]) {
             "-g",
         ])
         .args(extra)
-        .arg("-I")
-        .arg(root().join("crates/modhash-capi/include"))
-        .arg("-I")
-        .arg(root().join("crates/modhash/include"))
-        .arg("-I")
-        .arg(root().join("crates/modhash-plugin/include"))
+        .args(include_args())
         .arg("-o")
         .arg(out)
         .arg(root().join("crates/modhash-capi/tests/c/api_test.c"))

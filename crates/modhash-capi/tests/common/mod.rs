@@ -38,3 +38,15 @@ pub fn run(cmd: &mut Command) {
     let status = cmd.status().expect("run a compiler");
     assert!(status.success(), "{cmd:?} failed");
 }
+
+/// `-I` for the directories of the three public headers.
+pub fn include_args() -> Vec<std::ffi::OsString> {
+    [
+        "crates/modhash-capi/include",
+        "crates/modhash/include",
+        "crates/modhash-plugin/include",
+    ]
+    .iter()
+    .flat_map(|dir| ["-I".into(), root().join(dir).into_os_string()])
+    .collect()
+}
