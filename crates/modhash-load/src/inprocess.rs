@@ -109,6 +109,31 @@ impl RawLibrary {
     pub fn handle(&self) -> *mut std::ffi::c_void {
         self.loaded.handle as *mut std::ffi::c_void
     }
+
+    /// The address of the symbol `name`, as `dlsym` gives it: a function or
+    /// variable of the module, valid while `self` lives. Using it is the
+    /// caller's `unsafe`: its type is whatever the module's interface says.
+    pub fn symbol(&self, name: &str) -> Result<*mut std::ffi::c_void, SymbolError> {
+        // SAFETY: the symbol is read as a plain address, which every symbol
+        // is; nothing is called or dereferenced here.
+        let symbol = unsafe {
+            self.loaded
+                .library
+                .get::<*mut std::ffi::c_void>(name.as_bytes())
+        };
+        symbol.map(|s| *s).map_err(|e| SymbolError {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Why [`RawLibrary::symbol`] found nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the module exports no symbol `{name}`: {reason}")]
+pub struct SymbolError {
+    name: String,
+    reason: String,
 }
 
 /// A loaded library, its path and the memfd that keeps the path unique.

@@ -81,6 +81,16 @@ impl Default for WorkerConfig {
     }
 }
 
+impl WorkerConfig {
+    /// The worker executable this configuration runs.
+    pub(crate) fn worker_path(&self) -> std::io::Result<PathBuf> {
+        match &self.worker {
+            Some(path) => Ok(path.clone()),
+            None => default_worker_path(),
+        }
+    }
+}
+
 /// A sandbox limit a module ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -288,10 +298,7 @@ impl Worker {
         config: &[u8],
         settings: &WorkerConfig,
     ) -> Result<(Self, String), SpawnError> {
-        let path = match &settings.worker {
-            Some(path) => path.clone(),
-            None => default_worker_path().map_err(SpawnError::Setup)?,
-        };
+        let path = settings.worker_path().map_err(SpawnError::Setup)?;
         let setup = |e: rustix::io::Errno| SpawnError::Setup(e.into());
         let (host_end, worker_end) = socketpair(
             AddressFamily::UNIX,

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use modhash::linux_trailer::{self, Trailer};
 use modhash::policy::{Policy, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
 
@@ -24,8 +23,9 @@ pub struct Args {
     #[command(flatten)]
     trust: TrustArgs,
     /// An inclusion proof, one per MODULE in the same order (`modhash
-    /// proof`). Without --manifest or --proof, a proof appended to the
-    /// module as a modhash trailer is used.
+    /// proof`). Without --proof, a proof appended to the module as a
+    /// modhash trailer, else MODULE.proof beside it, is used; with
+    /// --manifest too, either one suffices.
     #[arg(
         long = "proof",
         value_name = "P",
@@ -95,19 +95,11 @@ fn verdict_for(policy: &Policy, path: &Path, proof: Option<&InclusionProof>) -> 
             }
         }
     };
-    let embedded = match proof {
+    let travelling = match proof {
         Some(_) => None,
-        None => embedded_proof(&bytes),
+        None => InclusionProof::travelling_with(path, &bytes),
     };
-    policy.decide_module(path, &bytes, proof.or(embedded.as_ref()))
-}
-
-/// A proof carried in a modhash trailer, if the module has one that parses.
-fn embedded_proof(bytes: &[u8]) -> Option<InclusionProof> {
-    match linux_trailer::split(bytes).ok()?.trailer {
-        Trailer::Modhash { body } => std::str::from_utf8(body).ok()?.parse().ok(),
-        _ => None,
-    }
+    policy.decide_module(path, &bytes, proof.or(travelling.as_ref()))
 }
 
 /// Reads and parses a proof file.
