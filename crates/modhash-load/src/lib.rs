@@ -53,23 +53,41 @@
 //! in-process or in an isolated worker.
 //!
 //! This module list is the crate's table of contents: each file owns one
-//! concern.
+//! concern, and no two modules import each other. The public modules are
+//! the building blocks a host may use below [`Loader`]; the worker's side
+//! (its protocol, lockdown and in-process loading) is private, reached by
+//! the `modhash-worker` binary through one hidden entry point.
 
+mod call_error;
+mod escape;
 pub mod host;
-pub mod inprocess;
+mod inprocess;
 pub mod isolated;
 pub mod judge;
 pub mod loader;
 pub mod memfd;
 pub mod module;
-pub mod protocol;
+mod protocol;
 pub mod sandbox;
+mod stderr;
+mod worker;
 
+pub use call_error::{CallError, Limit};
 pub use host::{BuildError, DirModule, Host, HostBuilder, LoadDirError, Untrusted};
-pub use inprocess::{RawLibrary, SymbolError};
+pub use inprocess::{DynamicLoaderError, OpenError, RawLibrary, SymbolError};
+pub use isolated::{Isolated, SpawnError, StderrLimits, WorkerConfig};
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, UnknownAction, Verdict};
 pub use loader::{Judged, LoadError, Loader, Tainted};
-pub use module::{CallError, Module};
+pub use module::Module;
+pub use protocol::{FatalStage, ProtocolError};
+pub use sandbox::{Landlock, SandboxPolicy, SandboxReport};
+
+/// The `modhash-worker` program: the binary's whole `main`. Not for hosts;
+/// it assumes the process was started by [`Isolated::spawn`].
+#[doc(hidden)]
+pub fn worker_main() -> std::process::ExitCode {
+    worker::main()
+}
 
 /// The code in docs/isolation.md, compiled as doctests so the document
 /// cannot drift from the API.

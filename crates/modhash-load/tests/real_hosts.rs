@@ -203,9 +203,10 @@ fn kernel_modules_are_trusted_by_the_certificates_in_vmlinuz() {
     let host = found
         .certificates
         .iter()
+        .filter(|certificate| certificate.is_trusted())
         .fold(
             Host::builder(Anchor::Unsealed).allow_unsealed(),
-            |host, der| host.trusted_key(der),
+            |host, certificate| host.trusted_key(&certificate.der),
         )
         .build()
         .expect("a host trusting the kernel's certificates");
