@@ -200,13 +200,14 @@ fn kernel_modules_are_trusted_by_the_certificates_in_vmlinuz() {
         .expect("boot/vmlinuz-*");
     let found = kernel_image::certificates(&std::fs::read(&image).expect("read vmlinuz"))
         .expect("vmlinuz holds certificates");
+    // Only the certificates the kernel itself trusts for modules.
     let host = found
         .certificates
         .iter()
-        .filter(|certificate| certificate.is_trusted())
+        .filter(|cert| cert.is_trusted())
         .fold(
             Host::builder(Anchor::Unsealed).allow_unsealed(),
-            |host, certificate| host.trusted_key(&certificate.der),
+            |host, cert| host.trusted_key(&cert.der),
         )
         .build()
         .expect("a host trusting the kernel's certificates");
