@@ -1,4 +1,5 @@
-//! Helpers shared by the tests that build C against libmodhash.
+//! What the tests that build C against libmodhash share: where the library
+//! is built, and how to compile against the headers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
