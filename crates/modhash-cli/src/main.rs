@@ -45,6 +45,7 @@ enum Command {
     Keygen(commands::keygen::Args),
     Sign(commands::sign::Args),
     Key(commands::key::Args),
+    Kernel(commands::kernel::Args),
     Strip(commands::strip::Args),
     Load(commands::load::Args),
 }
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => commands::keygen::run(args),
         Command::Sign(args) => commands::sign::run(args),
         Command::Key(args) => commands::key::run(args),
+        Command::Kernel(args) => commands::kernel::run(args),
         Command::Strip(args) => commands::strip::run(args),
         Command::Load(args) => commands::load::run(args),
     };

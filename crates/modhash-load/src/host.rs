@@ -263,6 +263,17 @@ impl Host {
             .open_library(judged, libc::RTLD_NOW | libc::RTLD_LOCAL)
     }
 
+    /// [`Host::open_library`] with other `dlopen` flags than `RTLD_NOW |
+    /// RTLD_LOCAL`, for a host whose modules need them (`RTLD_GLOBAL`,
+    /// `RTLD_LAZY`); the C API passes its caller's flags through here.
+    pub fn open_library_with_flags(
+        &self,
+        judged: Judged,
+        flags: std::ffi::c_int,
+    ) -> Result<RawLibrary, LoadError> {
+        self.loader.open_library(judged, flags)
+    }
+
     /// Loads a module this host judged as a modhash module ([`Host::load`]
     /// with the judging already done), creating its instance with `config`.
     pub fn load_judged(&self, judged: Judged, config: &[u8]) -> Result<Module, LoadError> {

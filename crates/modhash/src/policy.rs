@@ -57,6 +57,8 @@ use crate::profile::{Profile, ProfileError};
 use crate::proof::InclusionProof;
 use crate::signature::Keyring;
 
+pub mod kernel;
+
 /// What authenticates a module's digest against the anchor.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -163,6 +165,10 @@ pub enum UntrustedReason {
     /// The module file could not be read.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// A Linux module hash proof is missing, malformed or does not lead to
+    /// the kernel image's root ([`kernel::KernelPolicy`]).
+    #[error("{0}")]
+    ModuleHashes(String),
     /// A library the module needs is untrusted, or cannot be pinned to
     /// bytes that were judged (see the loader's dependency rule).
     #[error("dependency {name}: {reason}")]

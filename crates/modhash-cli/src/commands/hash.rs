@@ -4,6 +4,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use modhash::compressed;
 use modhash::input::ReadBuffer;
 use modhash::{Digest, Profile};
 
@@ -14,8 +15,8 @@ use crate::output::{print_json, CommandResult, Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Which bytes to hash: file, payload (before an appended module
-    /// signature or modhash trailer) or elf-image (the loadable image; stable
-    /// under strip).
+    /// signature or modhash trailer; a .ko.xz, .ko.zst or .ko.gz module
+    /// decompressed) or elf-image (the loadable image; stable under strip).
     #[arg(long, short, default_value = "payload")]
     profile: Profile,
     /// Print JSON.
@@ -91,7 +92,17 @@ pub fn digest_file(
     let bytes = buffer
         .read_regular(path, modhash::input::DEFAULT_MAX_LEN)
         .map_err(|e| Failure::at(path, e))?;
+    // `payload` is the kernel module the kernel checks: a compressed one is
+    // hashed decompressed. `file` stays every byte of the file, as sha256sum.
+    let bytes = match profile {
+        Profile::Payload => {
+            compressed::decompress(bytes, compressed::MAX_DECOMPRESSED)
+                .map_err(|e| Failure::at(path, e))?
+                .bytes
+        }
+        _ => std::borrow::Cow::Borrowed(bytes),
+    };
     profile
-        .digest(bytes)
+        .digest(&bytes)
         .map_err(|e| Failure::at(path, format!("profile {profile}: {e}")))
 }

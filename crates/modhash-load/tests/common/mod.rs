@@ -124,3 +124,24 @@ pub fn cc(out: &Path, source: &str, args: &[&str]) -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
     compile_c_with(&here.join(source), out, args)
 }
+
+/// How long `f` takes.
+pub fn time(f: impl FnOnce()) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// The median of `samples` (sorts them).
+pub fn median(samples: &mut [std::time::Duration]) -> std::time::Duration {
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+/// The rounds a benchmark runs: `MODHASH_BENCH_ROUNDS`, default 2000.
+pub fn bench_rounds() -> usize {
+    std::env::var("MODHASH_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
