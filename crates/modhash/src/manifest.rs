@@ -12,7 +12,7 @@
 //! the body, so an edited manifest either fails to parse or has another
 //! root. With profile `file` the body lines are `sha256sum -c` input.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -28,11 +28,22 @@ const HEADER_PREFIX: &str = "# modhash manifest v1 ";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     profile: Profile,
-    /// Path → digest, sorted by path bytes.
-    entries: BTreeMap<String, Digest>,
+    /// Every path, concatenated in order: one allocation for the whole
+    /// manifest rather than one per line.
+    paths: String,
+    /// Sorted by path bytes, distinct paths.
+    entries: Vec<Entry>,
     /// The sorted, de-duplicated digests: the Merkle tree's leaves.
     leaves: Vec<Digest>,
     root: Digest,
+}
+
+/// One line: where its path ends in `Manifest::paths` (it starts where the
+/// previous one ends), and its digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    end: usize,
+    digest: Digest,
 }
 
 /// Why a manifest cannot be built or parsed.
@@ -146,6 +157,28 @@ impl fmt::Debug for ManifestFileError {
     }
 }
 
+/// Whether `path` passes every test of [`check_path`], in one pass over
+/// its bytes; `check_path` then only runs to name what is wrong.
+fn is_clean_path(path: &[u8]) -> bool {
+    // The current component's length, and how many of its bytes are dots.
+    let (mut length, mut dots) = (0usize, 0usize);
+    let bad_component = |length: usize, dots: usize| length == 0 || (length <= 2 && dots == length);
+    for &byte in path {
+        match byte {
+            b'/' => {
+                if bad_component(length, dots) {
+                    return false;
+                }
+                (length, dots) = (0, 0);
+            }
+            b'\n' | b'\r' | b'\\' => return false,
+            b'.' => (length, dots) = (length + 1, dots + 1),
+            _ => length += 1,
+        }
+    }
+    !bad_component(length, dots)
+}
+
 fn check_path(line: usize, path: &str) -> Result<(), ManifestError> {
     let bad = |why| {
         Err(ManifestError::BadPath {
@@ -160,7 +193,7 @@ fn check_path(line: usize, path: &str) -> Result<(), ManifestError> {
     if path.starts_with('/') {
         return bad("is absolute; manifest paths are relative to the directory given");
     }
-    if path.contains(['\n', '\r', '\\']) {
+    if path.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'\\')) {
         return bad("contains a newline or backslash, which the manifest cannot represent");
     }
     if path
@@ -170,6 +203,72 @@ fn check_path(line: usize, path: &str) -> Result<(), ManifestError> {
         return bad("has an empty, `.` or `..` component");
     }
     Ok(())
+}
+
+/// Paths and their digests, appended in order, refused as soon as one is
+/// not strictly after the one before: the manifest's order is its path
+/// bytes', and a repeated path would give one file two digests.
+#[derive(Default)]
+struct SortedEntries {
+    paths: String,
+    entries: Vec<Entry>,
+}
+
+impl SortedEntries {
+    fn with_capacity(lines: usize, path_bytes: usize) -> Self {
+        Self {
+            paths: String::with_capacity(path_bytes),
+            entries: Vec::with_capacity(lines),
+        }
+    }
+
+    fn last_path(&self) -> Option<&str> {
+        let start = match self.entries.len().checked_sub(2) {
+            Some(before) => self.entries.get(before)?.end,
+            None => 0,
+        };
+        self.entries.last()?;
+        self.paths.get(start..)
+    }
+
+    fn push(&mut self, line: usize, path: &str, digest: Digest) -> Result<(), ManifestError> {
+        if !is_clean_path(path.as_bytes()) {
+            check_path(line, path)?;
+        }
+        match self
+            .last_path()
+            .map(|last| last.as_bytes().cmp(path.as_bytes()))
+        {
+            Some(Ordering::Equal) => {
+                return Err(ManifestError::DuplicatePath {
+                    line,
+                    path: path.to_owned(),
+                })
+            }
+            Some(Ordering::Greater) => {
+                return Err(ManifestError::Unsorted {
+                    line,
+                    path: path.to_owned(),
+                })
+            }
+            Some(Ordering::Less) | None => {}
+        }
+        self.paths.push_str(path);
+        self.entries.push(Entry {
+            end: self.paths.len(),
+            digest,
+        });
+        Ok(())
+    }
+}
+
+/// Sorts digests as their bytes would, comparing two 128-bit big-endian
+/// words inline rather than calling `memcmp` per comparison: 100,000 leaves
+/// take 1.7 million comparisons.
+fn sort_key(digest: &Digest) -> (u128, u128) {
+    let (high, low) = digest.as_bytes().split_at(16);
+    let word = |half: &[u8]| <[u8; 16]>::try_from(half).map_or(0, u128::from_be_bytes);
+    (word(high), word(low))
 }
 
 impl Manifest {
@@ -199,23 +298,25 @@ impl Manifest {
         profile: Profile,
         entries: impl IntoIterator<Item = (String, Digest)>,
     ) -> Result<Self, ManifestError> {
-        let mut map = BTreeMap::new();
-        for (path, digest) in entries {
-            check_path(0, &path)?;
-            if map.insert(path.clone(), digest).is_some() {
-                return Err(ManifestError::DuplicatePath { line: 0, path });
-            }
+        let mut pairs: Vec<(String, Digest)> = entries.into_iter().collect();
+        pairs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let path_bytes = pairs.iter().map(|(path, _)| path.len()).sum();
+        let mut sorted = SortedEntries::with_capacity(pairs.len(), path_bytes);
+        for (path, digest) in pairs {
+            sorted.push(0, &path, digest)?;
         }
-        Ok(Self::from_sorted(profile, map))
+        Ok(Self::from_sorted(profile, sorted))
     }
 
-    fn from_sorted(profile: Profile, entries: BTreeMap<String, Digest>) -> Self {
-        let mut leaves: Vec<Digest> = entries.values().copied().collect();
-        leaves.sort_unstable();
+    fn from_sorted(profile: Profile, sorted: SortedEntries) -> Self {
+        let SortedEntries { paths, entries } = sorted;
+        let mut leaves: Vec<Digest> = entries.iter().map(|entry| entry.digest).collect();
+        leaves.sort_unstable_by_key(sort_key);
         leaves.dedup();
-        let root = merkle::root(&leaves.iter().map(|d| d.0).collect::<Vec<_>>());
+        let root = merkle::root(&leaves);
         Self {
             profile,
+            paths,
             entries,
             leaves,
             root,
@@ -244,7 +345,11 @@ impl Manifest {
 
     /// Path → digest, sorted by path bytes.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Digest)> {
-        self.entries.iter().map(|(p, d)| (p.as_str(), d))
+        let starts = std::iter::once(0).chain(self.entries.iter().map(|entry| entry.end));
+        starts.zip(&self.entries).map(|(start, entry)| {
+            let path = self.paths.get(start..entry.end).unwrap_or_default();
+            (path, &entry.digest)
+        })
     }
 
     /// The leaf index of `digest`, if the manifest lists it.
@@ -265,7 +370,7 @@ impl fmt::Display for Manifest {
             "{HEADER_PREFIX}profile={} alg=sha256 root={}",
             self.profile, self.root
         )?;
-        for (path, digest) in &self.entries {
+        for (path, digest) in self.entries() {
             writeln!(f, "{digest}  {path}")?;
         }
         Ok(())
@@ -306,6 +411,42 @@ fn parse_header(line: &str) -> Result<(Profile, Digest), ManifestError> {
     Ok((profile, root))
 }
 
+/// `text.split('\n')`, finding the newlines with `memchr`'s vector search
+/// rather than `str::split`'s byte-at-a-time one (7% of parsing).
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text.as_bytes())
+        .chain(std::iter::once(text.len()))
+        .map(move |end| {
+            let line = text.get(start..end).unwrap_or_default();
+            start = end + 1;
+            line
+        })
+}
+
+/// `<64 hex>  <path>`. The common case, a valid digest followed by two
+/// spaces, is read in place; anything else goes the general way, which
+/// finds the first two spaces and names what is wrong.
+fn parse_line(number: usize, line: &str) -> Result<(Digest, &str), ManifestError> {
+    if let (Some(hex), Some(b"  "), Some(path)) = (
+        line.as_bytes().get(..64),
+        line.as_bytes().get(64..66),
+        line.get(66..),
+    ) {
+        if let Ok(digest) = Digest::from_hex(hex) {
+            return Ok((digest, path));
+        }
+    }
+    let (hex, path) = line
+        .split_once("  ")
+        .ok_or(ManifestError::BadLine { line: number })?;
+    let digest = hex.parse().map_err(|source| ManifestError::BadDigest {
+        line: number,
+        source,
+    })?;
+    Ok((digest, path))
+}
+
 impl FromStr for Manifest {
     type Err = ManifestError;
 
@@ -313,36 +454,15 @@ impl FromStr for Manifest {
         let body = text
             .strip_suffix('\n')
             .ok_or(ManifestError::MissingFinalNewline)?;
-        let mut lines = body.split('\n');
+        let mut lines = split_lines(body);
         let (profile, header_root) = parse_header(lines.next().unwrap_or_default())?;
-        let mut entries = BTreeMap::new();
-        let mut previous: Option<&str> = None;
+        // A line is at least a digest, two spaces, one path byte and a
+        // newline; the paths are at most what is left of the text.
+        let mut entries = SortedEntries::with_capacity(body.len() / 68, body.len() / 2);
         for (index, line) in lines.enumerate() {
             let number = index + 2;
-            let (hex, path) = line
-                .split_once("  ")
-                .ok_or(ManifestError::BadLine { line: number })?;
-            let digest = hex.parse().map_err(|source| ManifestError::BadDigest {
-                line: number,
-                source,
-            })?;
-            check_path(number, path)?;
-            if let Some(prev) = previous {
-                if prev == path {
-                    return Err(ManifestError::DuplicatePath {
-                        line: number,
-                        path: path.to_owned(),
-                    });
-                }
-                if prev.as_bytes() > path.as_bytes() {
-                    return Err(ManifestError::Unsorted {
-                        line: number,
-                        path: path.to_owned(),
-                    });
-                }
-            }
-            previous = Some(path);
-            entries.insert(path.to_owned(), digest);
+            let (digest, path) = parse_line(number, line)?;
+            entries.push(number, path, digest)?;
         }
         let manifest = Self::from_sorted(profile, entries);
         if manifest.root != header_root {
@@ -441,6 +561,26 @@ mod tests {
             dup.parse::<Manifest>(),
             Err(ManifestError::DuplicatePath { line: 3, .. })
         ));
+    }
+
+    #[test]
+    fn the_one_pass_path_test_accepts_exactly_what_check_path_accepts() {
+        let alphabet = ["a", ".", "/", "\\", "\r", "\n", "é"];
+        let mut paths = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            paths.extend(longer);
+        }
+        for path in paths {
+            assert_eq!(
+                is_clean_path(path.as_bytes()),
+                check_path(2, &path).is_ok(),
+                "{path:?}"
+            );
+        }
     }
 
     #[test]

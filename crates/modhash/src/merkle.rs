@@ -10,12 +10,15 @@ use crate::digest::Digest;
 
 /// `SHA-256(0x00 ‖ leaf)`.
 pub fn leaf_hash(leaf: &[u8]) -> Digest {
-    Digest::sha256_parts(&[&[0x00], leaf])
+    match <&[u8; 32]>::try_from(leaf) {
+        Ok(digest) => Digest::sha256_prefixed(0x00, &Digest(*digest), None),
+        Err(_) => Digest::sha256_parts(&[&[0x00], leaf]),
+    }
 }
 
 /// `SHA-256(0x01 ‖ left ‖ right)`.
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    Digest::sha256_parts(&[&[0x01], left.as_bytes(), right.as_bytes()])
+    Digest::sha256_prefixed(0x01, left, Some(right))
 }
 
 /// The largest power of two strictly below `n` (for `n >= 2`).
@@ -30,9 +33,19 @@ fn split_point(n: usize) -> usize {
 
 /// The Merkle Tree Hash of `leaves`, in order. The empty tree's hash is
 /// `SHA-256("")`, as RFC 6962 §2.1 defines.
+///
+/// Leaves are hashed as the recursion reaches them, so no list of leaf
+/// hashes is allocated (3.2 MB for a 100,000-module manifest, whose page
+/// faults cost more than the hashing).
 pub fn root<L: AsRef<[u8]>>(leaves: &[L]) -> Digest {
-    let hashes: Vec<Digest> = leaves.iter().map(|l| leaf_hash(l.as_ref())).collect();
-    subtree_root(&hashes)
+    match leaves {
+        [] => Digest::sha256(b""),
+        [only] => leaf_hash(only.as_ref()),
+        _ => {
+            let (left, right) = leaves.split_at(split_point(leaves.len()));
+            node_hash(&root(left), &root(right))
+        }
+    }
 }
 
 fn subtree_root(leaf_hashes: &[Digest]) -> Digest {
