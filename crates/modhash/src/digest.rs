@@ -37,22 +37,25 @@ impl Digest {
     /// manifest's root is 300,000 such blocks, and the buffer's bookkeeping
     /// cost as much as the compression itself.
     pub(crate) fn sha256_prefixed(prefix: u8, a: &Digest, b: Option<&Digest>) -> Self {
-        let blocks = if b.is_some() { 2 } else { 1 };
-        let message = std::iter::once(prefix)
-            .chain(a.0)
-            .chain(b.into_iter().flat_map(|b| b.0));
-        let bit_length = ((1 + 32 * blocks as u64) * 8).to_be_bytes();
-        let mut padded = [[0u8; 64]; 2];
-        let mut slots = padded.iter_mut().take(blocks).flatten();
-        for (byte, slot) in message.chain([0x80]).zip(slots.by_ref()) {
-            *slot = byte;
-        }
-        for (byte, slot) in bit_length.into_iter().rev().zip(slots.rev()) {
-            *slot = byte;
-        }
         let mut state = SHA256_INITIAL;
-        for block in padded.into_iter().take(blocks) {
-            sha2::compress256(&mut state, &[block.into()]);
+        let mut first = [0u8; 64];
+        first[0] = prefix;
+        first[1..33].copy_from_slice(&a.0);
+        match b {
+            None => {
+                first[33] = 0x80;
+                first[56..].copy_from_slice(&(33u64 * 8).to_be_bytes());
+                sha2::compress256(&mut state, &[first.into()]);
+            }
+            Some(b) => {
+                let (head, last) = b.0.split_at(31);
+                first[33..].copy_from_slice(head);
+                let mut second = [0u8; 64];
+                second[0] = last.first().copied().unwrap_or_default();
+                second[1] = 0x80;
+                second[56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
+                sha2::compress256(&mut state, &[first.into(), second.into()]);
+            }
         }
         let mut out = [0u8; 32];
         for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
