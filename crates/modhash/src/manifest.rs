@@ -286,8 +286,10 @@ impl SortedEntries {
 /// Digests are uniformly distributed, so their first two bytes spread
 /// them evenly over 65,536 buckets: one counting pass and one scatter put
 /// each in its bucket, and the buckets (1.5 digests each at 100,000) are
-/// sorted alone. A comparison sort of 100,000 digests took five times as
-/// long. Small sets are sorted directly.
+/// sorted alone: for 100,000 digests 6.6 M instructions where the
+/// comparison sort took 79 M (callgrind). Digests chosen to share a
+/// bucket cost no more than that comparison sort. Small sets are sorted
+/// directly.
 fn sorted_distinct<'a, I>(digests: I) -> Vec<Digest>
 where
     I: DoubleEndedIterator<Item = &'a Digest> + ExactSizeIterator + Clone,
@@ -394,9 +396,10 @@ impl Manifest {
 
     /// Reads and parses a manifest from `reader`, one line at a time: a
     /// host checking a 100,000-line manifest at start-up then needs no
-    /// buffer for the whole text, whose page faults cost a third of the
-    /// parse. Accepts exactly what [`str::parse`] accepts; of two faults in
-    /// one manifest it may name another first.
+    /// buffer for the whole text (the kernel took a third of the parse's
+    /// time, copying the file in and faulting in fresh memory). Accepts
+    /// exactly what [`str::parse`] accepts; of two faults in one manifest
+    /// it may name another first.
     ///
     /// `len_hint`, the text's length if known, sizes the tables up front.
     pub fn from_reader(
