@@ -9,7 +9,7 @@ use modhash::{Digest, Manifest, Profile};
 use rayon::prelude::*;
 
 use crate::commands::hash::digest_file;
-use crate::files::write_atomically;
+use crate::files::write_output;
 use crate::output::{progress_spinner, CommandResult, Failure, Outcome};
 use crate::tree::{entries, include_set, EntryKind};
 
@@ -35,7 +35,7 @@ pub fn run(args: Args) -> CommandResult {
     let manifest = build(&args.dir, args.profile, &args.includes)?;
     let text = manifest.to_string();
     match &args.output {
-        Some(out) => write_atomically(out, text.as_bytes())?,
+        Some(out) => write_output(out, text.as_bytes())?,
         None => std::io::stdout()
             .lock()
             .write_all(text.as_bytes())

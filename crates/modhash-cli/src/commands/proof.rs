@@ -8,7 +8,7 @@ use modhash::proof::InclusionProof;
 use modhash::Profile;
 
 use crate::commands::root::read_manifest;
-use crate::files::write_atomically;
+use crate::files::write_output;
 use crate::output::{CommandResult, Failure, Outcome};
 
 /// Write MODULE's RFC 6962 audit path in MANIFEST (with leaf index and tree
@@ -54,9 +54,9 @@ pub fn run(args: Args) -> CommandResult {
             }
             let embedded = append_modhash_trailer(&bytes, text.as_bytes())
                 .ok_or_else(|| Failure::at(&args.module, "proof too large for a trailer"))?;
-            write_atomically(out, &embedded)?;
+            write_output(out, &embedded)?;
         }
-        (Some(out), false) => write_atomically(out, text.as_bytes())?,
+        (Some(out), false) => write_output(out, text.as_bytes())?,
         (None, _) => print!("{text}"),
     }
     Ok(Outcome::Yes)

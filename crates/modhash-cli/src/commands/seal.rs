@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use modhash::seal;
 
 use crate::commands::root::read_manifest;
-use crate::files::write_atomically_with_mode;
+use crate::files::write_output_with_mode;
 use crate::output::{CommandResult, Failure, Outcome};
 
 /// Write MANIFEST's root into HOST's anchor slot (in place, or to OUT).
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> CommandResult {
         .map_err(|e| Failure::at(&args.host, e))?
         .permissions()
         .mode();
-    write_atomically_with_mode(out, &sealed, mode)?;
+    write_output_with_mode(out, &sealed, mode)?;
     let (_, anchor) = seal::read(&sealed).map_err(|e| Failure::at(out, e))?;
     println!("{}: {}", out.display(), anchor);
     Ok(Outcome::Yes)

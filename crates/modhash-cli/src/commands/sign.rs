@@ -9,7 +9,7 @@ use modhash::{Digest, Profile};
 use modhash::input::ReadBuffer;
 
 use crate::commands::hash::digest_file;
-use crate::files::write_atomically;
+use crate::files::write_output;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Sign each MODULE's digest with an Ed25519 key from `modhash keygen`.
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> CommandResult {
             Some(dir) => native::signtab_path(dir, &digest),
             None => sidecar_path(module, native::EXTENSION),
         };
-        write_atomically(&path, signature.as_bytes())?;
+        write_output(&path, signature.as_bytes())?;
         reports.push(Report {
             module,
             profile: args.profile,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use modhash::signature::linux;
 
-use crate::files::write_atomically;
+use crate::files::write_output;
 use crate::output::{CommandResult, Failure, Outcome};
 
 /// Remove the appended signature of a Linux kernel module, leaving exactly
@@ -24,6 +24,6 @@ pub struct Args {
 pub fn run(args: Args) -> CommandResult {
     let bytes = crate::files::read_module(&args.module)?;
     let payload = linux::strip(&bytes).map_err(|e| Failure::at(&args.module, e))?;
-    write_atomically(args.output.as_ref().unwrap_or(&args.module), payload)?;
+    write_output(args.output.as_ref().unwrap_or(&args.module), payload)?;
     Ok(Outcome::Yes)
 }
