@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[command(
     after_help = "Exit status: 0 success, 1 a negative answer (untrusted, differs), 2 bad usage or bad input."
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +43,8 @@ enum Command {
     Key(commands::key::Args),
     Strip(commands::strip::Args),
     Load(commands::load::Args),
+    Completions(commands::completions::Args),
+    Man(commands::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,8 @@ fn main() -> ExitCode {
         Command::Key(args) => commands::key::run(args),
         Command::Strip(args) => commands::strip::run(args),
         Command::Load(args) => commands::load::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
     };
     output::exit(result)
 }

@@ -1,11 +1,13 @@
 //! One module per verb.
 
+pub mod completions;
 pub mod diff;
 pub mod hash;
 pub mod inspect;
 pub mod key;
 pub mod keygen;
 pub mod load;
+pub mod man;
 pub mod manifest;
 pub mod proof;
 pub mod root;
