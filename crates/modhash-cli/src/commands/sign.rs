@@ -32,6 +32,9 @@ pub struct Args {
     /// next to each module.
     #[arg(long, value_name = "DIR")]
     signtab: Option<PathBuf>,
+    /// Replace existing signature files.
+    #[arg(long)]
+    force: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -68,20 +71,30 @@ pub fn run(args: Args) -> CommandResult {
     let mut buffer = ReadBuffer::new();
     for module in &args.modules {
         let digest = digest_file(module, args.profile, &mut buffer)?;
-        let signature = key
-            .sign(args.profile, &digest)
-            .map_err(|e| Failure::at(&args.key, e))?;
         let path = match &args.signtab {
             Some(dir) => native::signtab_path(dir, &digest),
             None => sidecar_path(module, native::EXTENSION),
         };
-        write_output(&path, signature.as_bytes())?;
+        // Checked for every module before any is signed, so a refusal
+        // leaves no signature set half replaced.
+        if !args.force && std::fs::symlink_metadata(&path).is_ok() {
+            return Err(Failure::at(
+                &path,
+                "already exists; pass --force to replace it",
+            ));
+        }
         reports.push(Report {
             module,
             profile: args.profile,
             digest,
             signature: path,
         });
+    }
+    for report in &reports {
+        let signature = key
+            .sign(report.profile, &report.digest)
+            .map_err(|e| Failure::at(&args.key, e))?;
+        write_output(&report.signature, signature.as_bytes())?;
     }
     if args.json {
         print_json(&reports)?;
