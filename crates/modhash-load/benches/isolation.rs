@@ -99,10 +99,10 @@ fn build() -> (PathBuf, PathBuf) {
             "--release",
             "-p",
             "modhash-test-variant",
+            "-p",
+            "modhash-cli",
             "--bin",
             "modhash-worker",
-            "-p",
-            "modhash-load",
         ])
         .status()
         .expect("run cargo build");

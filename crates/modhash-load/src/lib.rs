@@ -39,6 +39,7 @@ pub mod memfd;
 pub mod module;
 pub mod protocol;
 pub mod sandbox;
+pub mod worker;
 
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
 pub use loader::{LoadError, Loader, Tainted};

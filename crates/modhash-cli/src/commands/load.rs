@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use modhash::policy::Verdict;
+use modhash_load::isolated::WorkerConfig;
 use modhash_load::{Action, HostPolicy, LoadError, Loader};
 
 use crate::output::{print_json, CommandResult, Failure, Outcome};
@@ -12,10 +13,15 @@ use crate::trust::TrustArgs;
 /// Load MODULE as HOST would, and print its verdict and module name.
 ///
 /// Reads MODULE once into a sealed memory file, judges it by HOST's anchor
-/// (and --keys), then loads it in-process, isolates it or refuses it as
-/// --policy says. Prints the verdict and the name the module reports through the module
-/// ABI. Exit 0 if the module loaded, 1 if the policy refused it, 2 if it is
-/// not a loadable module or an input is bad.
+/// (with --manifest), by --keys, or both, then loads it in-process,
+/// isolates it or refuses it as --policy says. Prints the verdict and the
+/// name the module reports through the module ABI. Exit 0 if the module
+/// loaded, 1 if the policy refused it, 2 if it is not a loadable module or
+/// an input is bad.
+///
+/// Isolated modules run in `modhash-worker`, looked for next to the
+/// `modhash` executable, then in the libexec directory fixed at build time
+/// (`../libexec/modhash` by default); --worker overrides both.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -23,6 +29,9 @@ pub struct Args {
     /// What happens to an untrusted module.
     #[arg(long, value_enum, default_value_t = PolicyArg::Reject)]
     policy: PolicyArg,
+    /// The isolation worker executable to use instead of the installed one.
+    #[arg(long, value_name = "PATH")]
+    worker: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -68,7 +77,9 @@ struct Report<'a> {
 
 pub fn run(args: Args) -> CommandResult {
     let judge = HostPolicy::new(args.trust.policy()?, args.policy.into());
-    let loader = Loader::new(judge);
+    let mut worker = WorkerConfig::default();
+    worker.worker = args.worker;
+    let loader = Loader::new(judge).with_worker_config(worker);
     let (report_verdict, module) = match loader.load(&args.module) {
         Ok(module) => (module.trust().clone(), Some(module)),
         Err(LoadError::Rejected { verdict, .. }) => (verdict, None),

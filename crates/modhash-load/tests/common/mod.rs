@@ -40,6 +40,33 @@ pub fn variant_a() -> &'static Path {
     })
 }
 
+/// Builds the `modhash-worker` executable that `cargo install` ships (the
+/// modhash-cli package's) with the current profile, once per process, and
+/// returns its path.
+pub fn worker() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "modhash-cli",
+            "--bin",
+            "modhash-worker",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the worker failed");
+        let path = profile_dir().join("modhash-worker");
+        assert!(path.is_file(), "{} was not built", path.display());
+        path
+    })
+}
+
 /// The variant module's bytes with its marker changed from A to B: a
 /// different, equally valid module.
 pub fn variant_b_bytes(a: &[u8]) -> Vec<u8> {

@@ -1,6 +1,11 @@
-//! `modhash-worker`: runs one untrusted module in a locked-down process.
+//! The `modhash-worker` program: runs one untrusted module in a
+//! locked-down process.
 //!
-//! Started by a host through `modhash_load::isolated` (never by hand), with
+//! It is a library function so that every executable that ships a worker
+//! (the `modhash-worker` of the modhash-cli package, or a host's own) runs
+//! this same code, of the same protocol version as the host's loader.
+//!
+//! Started by a host through `crate::isolated` (never by hand), with
 //! its end of the socket pair as stdin, `/dev/null` as stdout and a pipe to
 //! the host as stderr. In order it:
 //!
@@ -9,7 +14,7 @@
 //! 2. receives the `Hello` frame: protocol version, sandbox policy, instance
 //!    configuration, and the sealed module memfd;
 //! 3. checks the memfd's seals, then locks itself down
-//!    ([`modhash_load::sandbox::lock_down`]) — before any code of the module
+//!    ([`crate::sandbox::lock_down`]) — before any code of the module
 //!    runs, its constructors included;
 //! 4. `dlopen`s the sealed image, creates the instance, answers `Ready`;
 //! 5. serves `Call` frames until `Shutdown` or until the host goes away.
@@ -19,10 +24,10 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 
-use modhash_load::inprocess::InProcess;
-use modhash_load::memfd::SealedImage;
-use modhash_load::protocol::{self, FrameReader, IoError, Kind, ProtocolError};
-use modhash_load::sandbox;
+use crate::inprocess::InProcess;
+use crate::memfd::SealedImage;
+use crate::protocol::{self, FrameReader, IoError, Kind, ProtocolError};
+use crate::sandbox;
 use rustix::process::Signal;
 
 /// stdin: the worker's end of the socket pair.
@@ -35,7 +40,12 @@ const EXIT_ORPHANED: u8 = 3;
 /// Exit status after a `Fatal` frame, or when the host broke the protocol.
 const EXIT_FAILED: u8 = 4;
 
-fn main() -> ExitCode {
+/// The whole `main` of a worker executable:
+/// `fn main() -> ExitCode { modhash_load::worker::main() }`.
+///
+/// Without a `--host-pid` naming its parent it returns at once (exit 4, or
+/// 3 if the parent is another process), before touching any descriptor.
+pub fn main() -> ExitCode {
     let Some(host) = host_pid() else {
         eprintln!("modhash-worker: started without --host-pid; this program is started by modhash hosts, not by hand");
         return ExitCode::from(EXIT_FAILED);
@@ -48,8 +58,9 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(EXIT_ORPHANED);
     }
-    // SAFETY: the host passes the socket as fd 0 and nothing else in this
-    // process uses stdin, so this is the fd's only owner.
+    // SAFETY: the host passes the socket as fd 0, and this function is the
+    // whole main of the worker executable (its documented contract), so
+    // nothing else in the process uses stdin: this is the fd's only owner.
     let socket = unsafe { OwnedFd::from_raw_fd(SOCKET_FD) };
     match run(socket.as_fd()) {
         Ok(()) => ExitCode::SUCCESS,
