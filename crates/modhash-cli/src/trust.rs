@@ -11,11 +11,14 @@ use modhash::signature::Keyring;
 use crate::commands::root::read_manifest;
 use crate::output::Failure;
 
-/// What the host trusts.
+/// What the host trusts: an anchor (`--host`), keys (`--keys`) or both;
+/// neither would trust nothing.
 #[derive(Debug, clap::Args)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("anchor-or-keys").required(true).multiple(true).args(["host", "keys"])))]
 pub struct TrustArgs {
     /// The host binary whose anchor decides.
-    #[arg(long, value_name = "HOST", required_unless_present = "keys")]
+    #[arg(long, value_name = "HOST")]
     pub host: Option<PathBuf>,
     /// The build's manifest.
     #[arg(long, short, value_name = "M", requires = "host")]
