@@ -66,7 +66,7 @@ const HASH_CHUNK: usize = 32 * 1024;
 const GROWTH_CHUNK: usize = 64 * 1024;
 
 /// A snapshot of a module file's bytes, stored at a cache-line boundary
-/// (see [`ALIGN`]). Dereferences to the bytes.
+/// (64 bytes). Dereferences to the bytes.
 ///
 /// [`read_module_into`] reuses its allocation: a fresh buffer for every
 /// load means fresh heap pages, and faulting them in costs more than

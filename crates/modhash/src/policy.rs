@@ -30,9 +30,9 @@
 //! |--------------------|------------|----------------------|---------|
 //! | trusted            | any        | not checked          | trusted-by-hash |
 //! | untrusted (H)      | no         | —                    | untrusted: H |
-//! | untrusted (H)      | yes        | yes                  | trusted-by-signature <key id> |
+//! | untrusted (H)      | yes        | yes                  | `trusted-by-signature <key id>` |
 //! | untrusted (H)      | yes        | no (reasons S)       | untrusted: H; S |
-//! | not asked (no host)| yes        | yes                  | trusted-by-signature <key id> |
+//! | not asked (no host)| yes        | yes                  | `trusted-by-signature <key id>` |
 //! | not asked (no host)| yes        | no (reasons S)       | untrusted: S |
 //!
 //! The key id is the Ed25519 or SubjectPublicKeyInfo fingerprint
