@@ -8,13 +8,29 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use modhash::input::DEFAULT_MAX_LEN;
+use modhash::input::{ReadBuffer, DEFAULT_MAX_LEN};
+use modhash::tree::Include;
+use modhash::{Digest, Profile, ProfileRule};
 
 use crate::output::Failure;
-use crate::tree::describe_io;
+use modhash::tree::describe_io;
 
 /// Largest key, signature or proof file read: all are small.
 pub const MAX_SMALL_FILE: u64 = 16 << 20;
+
+/// The files `--include` globs take.
+pub fn include(globs: &[String]) -> Result<Include, Failure> {
+    Include::globs(globs).map_err(|e| Failure::usage(format!("--include {}: {}", e.glob, e.reason)))
+}
+
+/// Hashes the file at `path` under the profile `rule` gives it.
+pub fn digest(
+    path: &Path,
+    rule: ProfileRule,
+    buffer: &mut ReadBuffer,
+) -> Result<(Profile, Digest), Failure> {
+    modhash::tree::digest_file(path, rule, buffer).map_err(Failure::usage)
+}
 
 /// Reads the whole regular file at `path`, of at most `max_len` bytes.
 pub fn read(path: &Path, max_len: u64) -> Result<Vec<u8>, Failure> {

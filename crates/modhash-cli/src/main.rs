@@ -10,7 +10,6 @@
 mod commands;
 mod files;
 mod output;
-mod tree;
 mod trust;
 
 use std::process::ExitCode;

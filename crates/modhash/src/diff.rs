@@ -25,7 +25,7 @@ pub use elf::{ElfDifferences, RegionDifference, Span};
 
 use crate::input::{self, ReadError};
 use crate::linux_trailer;
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileRule};
 
 /// Bytes compared per read when streaming two files: small enough that both
 /// buffers stay in the CPU cache. Reading whole files into fresh buffers
@@ -162,17 +162,17 @@ pub struct CompareError {
     pub error: ReadError,
 }
 
-/// Compares the files at `a` and `b` under `profile`, with the same result
-/// as [`compare_files`] on their contents.
+/// Compares the files at `a` and `b` under the profile `rule` gives them,
+/// with the same result as [`compare_files_by_rule`] on their contents.
 ///
 /// Each file is opened once through [`input::open_regular`] (non-blocking,
 /// checked on the descriptor, at most [`input::DEFAULT_MAX_LEN`] bytes).
-/// The common answers, `Identical` and (for `payload`)
+/// The common answers, `Identical` and (for `payload` and `auto`)
 /// `IdenticalExceptSignature`, are found by streaming both files through
 /// two small buffers, stopping at the first difference; only pairs that
 /// differ, or whose trailer lies beyond the last few KiB, are read whole to
 /// say where they differ.
-pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison, CompareError> {
+pub fn compare_paths(rule: ProfileRule, a: &Path, b: &Path) -> Result<Comparison, CompareError> {
     let on = |side| move |error| CompareError { side, error };
     let (file_a, len_a) = input::open_regular(a, input::DEFAULT_MAX_LEN).map_err(on(Side::A))?;
     let (file_b, len_b) = input::open_regular(b, input::DEFAULT_MAX_LEN).map_err(on(Side::B))?;
@@ -184,7 +184,13 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
             detail: None,
         });
     }
-    if profile == Profile::Payload {
+    // Under `auto`, files whose bytes before a trailer are equal are equal
+    // under whichever profile they get: `payload` hashes just those bytes,
+    // and `elf-image` none beyond them.
+    if matches!(
+        rule,
+        ProfileRule::Auto | ProfileRule::Fixed(Profile::Payload)
+    ) {
         let payload_a = payload_len(&file_a, len_a, &mut buffers.0).map_err(on(Side::A))?;
         let payload_b = payload_len(&file_b, len_b, &mut buffers.1).map_err(on(Side::B))?;
         if let (Some(pa), Some(pb)) = (payload_a, payload_b) {
@@ -199,7 +205,21 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
     // Positional reads leave both files at their start.
     let whole_a = input::read_opened(&file_a, len_a).map_err(on(Side::A))?;
     let whole_b = input::read_opened(&file_b, len_b).map_err(on(Side::B))?;
-    Ok(compare_files(profile, &whole_a, &whole_b))
+    Ok(compare_files_by_rule(rule, &whole_a, &whole_b))
+}
+
+/// [`compare_files`] under the profile `rule` gives the files; two files
+/// that `auto` gives different profiles differ as whole files.
+pub fn compare_files_by_rule(rule: ProfileRule, a: &[u8], b: &[u8]) -> Comparison {
+    let (profile_a, profile_b) = (rule.resolve(a), rule.resolve(b));
+    if profile_a != profile_b && a != b {
+        return whole_files_differ(
+            a,
+            b,
+            format!("auto gives A profile {profile_a} but B profile {profile_b}"),
+        );
+    }
+    compare_files(profile_a, a, b)
 }
 
 /// Whether the first `len` bytes of both files are equal; both files must

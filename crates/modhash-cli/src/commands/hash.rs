@@ -1,21 +1,30 @@
-//! `modhash hash`: the digest of files under one profile.
+//! `modhash hash`: the digest of files, each under the profile the rule
+//! gives it.
 
 use std::path::PathBuf;
 
 use modhash::input::ReadBuffer;
-use modhash::{Digest, Profile};
+use modhash::{Digest, Profile, ProfileRule};
 
-use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::files::digest;
+use crate::output::{print_json, CommandResult, Outcome};
 
 /// Print the digest of each FILE under a profile (`<hex>  <path>`, as
 /// `sha256sum` does).
+///
+/// The default profile, auto, is the one `modhash manifest` and `modhash
+/// sign` use too, so the digest printed for a file is the one in the
+/// default manifest: elf-image for ELF executables and shared objects,
+/// payload for kernel modules and files with an appended signature or
+/// modhash trailer, file (every byte, as sha256sum) otherwise. --json
+/// names the profile each file got.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which bytes to hash: file, payload (before an appended module
-    /// signature or modhash trailer) or elf-image (the loadable image; stable
-    /// under strip).
-    #[arg(long, short, default_value = "payload")]
-    profile: Profile,
+    /// Which bytes to hash: auto, file, payload (before an appended module
+    /// signature or modhash trailer) or elf-image (the loadable image;
+    /// stable under strip).
+    #[arg(long, short, default_value_t)]
+    profile: ProfileRule,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -35,10 +44,10 @@ pub fn run(args: Args) -> CommandResult {
     let mut lines = Vec::with_capacity(args.files.len());
     let mut buffer = ReadBuffer::new();
     for path in &args.files {
-        let digest = digest_file(path, args.profile, &mut buffer)?;
+        let (profile, digest) = digest(path, args.profile, &mut buffer)?;
         lines.push(HashLine {
             path,
-            profile: args.profile,
+            profile,
             digest,
         });
     }
@@ -50,18 +59,4 @@ pub fn run(args: Args) -> CommandResult {
         }
     }
     Ok(Outcome::Yes)
-}
-
-/// Reads `path` once, into `buffer`, and digests it under `profile`.
-pub fn digest_file(
-    path: &std::path::Path,
-    profile: Profile,
-    buffer: &mut ReadBuffer,
-) -> Result<Digest, Failure> {
-    let bytes = buffer
-        .read_regular(path, modhash::input::DEFAULT_MAX_LEN)
-        .map_err(|e| Failure::at(path, e))?;
-    profile
-        .digest(bytes)
-        .map_err(|e| Failure::at(path, format!("profile {profile}: {e}")))
 }

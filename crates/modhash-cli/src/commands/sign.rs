@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 
 use modhash::signature::native::{self, SigningKey};
 use modhash::signature::sidecar_path;
-use modhash::{Digest, Profile};
+use modhash::{Digest, Profile, ProfileRule};
 
 use modhash::input::ReadBuffer;
 
-use crate::commands::hash::digest_file;
-use crate::files::write_output;
+use crate::files::{digest, write_output};
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Sign each MODULE's digest with an Ed25519 key from `modhash keygen`.
@@ -24,10 +23,12 @@ pub struct Args {
     /// The secret key (OpenSSH format, unencrypted).
     #[arg(long, value_name = "NAME")]
     key: PathBuf,
-    /// Which bytes the signature covers: elf-image (survives strip), payload
-    /// (before an appended trailer; use it for kernel modules) or file.
-    #[arg(long, short, default_value = "elf-image")]
-    profile: Profile,
+    /// Which bytes the signature covers: auto (elf-image for ELF
+    /// executables and shared objects, payload for kernel modules and files
+    /// with an appended trailer, file otherwise), elf-image (survives
+    /// strip), payload (before an appended trailer) or file.
+    #[arg(long, short, default_value_t)]
+    profile: ProfileRule,
     /// Write signatures into this directory, named by digest, instead of
     /// next to each module.
     #[arg(long, value_name = "DIR")]
@@ -70,7 +71,7 @@ pub fn run(args: Args) -> CommandResult {
     let mut reports = Vec::with_capacity(args.modules.len());
     let mut buffer = ReadBuffer::new();
     for module in &args.modules {
-        let digest = digest_file(module, args.profile, &mut buffer)?;
+        let (profile, digest) = digest(module, args.profile, &mut buffer)?;
         let path = match &args.signtab {
             Some(dir) => native::signtab_path(dir, &digest),
             None => sidecar_path(module, native::EXTENSION),
@@ -85,7 +86,7 @@ pub fn run(args: Args) -> CommandResult {
         }
         reports.push(Report {
             module,
-            profile: args.profile,
+            profile,
             digest,
             signature: path,
         });
