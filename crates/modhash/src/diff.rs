@@ -426,13 +426,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn auto_compares_files_it_gives_different_profiles_whole() {
+        let mut shared_object = b"\x7fELF\x02\x01".to_vec();
+        shared_object.resize(16, 0);
+        shared_object.extend_from_slice(&3u16.to_le_bytes());
+        let c = compare_files_by_rule(ProfileRule::Auto, &shared_object, b"text\n");
+        assert_eq!(c.class, Class::Differs);
+        let Some(Detail::Contents(d)) = c.detail else {
+            panic!("expected a content difference, got {:?}", c.detail);
+        };
+        let reason = d.whole_files_because.unwrap_or_default();
+        assert_eq!(reason, "auto gives A profile elf-image but B profile file");
+    }
+
     /// Writes `a` and `b` to two files and compares them by path.
     fn compare_written(profile: Profile, a: &[u8], b: &[u8]) -> Comparison {
         let dir = tempfile::tempdir().expect("temporary directory");
         let (path_a, path_b) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::write(&path_a, a).expect("write a");
         std::fs::write(&path_b, b).expect("write b");
-        compare_paths(profile, &path_a, &path_b).expect("compare")
+        compare_paths(ProfileRule::Fixed(profile), &path_a, &path_b).expect("compare")
     }
 
     /// Bytes that differ from one chunk to the next, longer than several
@@ -483,12 +497,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let present = dir.path().join("present");
         std::fs::write(&present, b"x").expect("write");
-        let err = compare_paths(Profile::Payload, &present, &dir.path().join("missing"))
-            .expect_err("B is missing");
+        let err = compare_paths(
+            ProfileRule::Fixed(Profile::Payload),
+            &present,
+            &dir.path().join("missing"),
+        )
+        .expect_err("B is missing");
         assert_eq!(err.side, Side::B);
         assert!(matches!(err.error, ReadError::NotFound));
-        let err =
-            compare_paths(Profile::Payload, dir.path(), &present).expect_err("A is a directory");
+        let err = compare_paths(ProfileRule::Fixed(Profile::Payload), dir.path(), &present)
+            .expect_err("A is a directory");
         assert_eq!(err.side, Side::A);
     }
 

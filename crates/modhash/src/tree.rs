@@ -350,12 +350,15 @@ pub fn manifest_of_files(
     manifest_of(base, rule, hashed)
 }
 
+/// One file's profile and digest, or why it has none.
+type Hashed = Result<(Profile, Digest), TreeError>;
+
 /// The manifest of hashed files, or the first failure in path order,
 /// whichever thread met it, so the same tree always gives the same error.
 fn manifest_of(
     root: &Path,
     rule: ProfileRule,
-    mut hashed: Vec<(String, Result<(Profile, Digest), TreeError>)>,
+    mut hashed: Vec<(String, Hashed)>,
 ) -> Result<Manifest, TreeError> {
     hashed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut profile: Option<(String, Profile)> = None;
