@@ -1,11 +1,11 @@
 //! `modhash strip`: remove a kernel module's appended signature.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use modhash::signature::linux;
 
 use crate::files::write_output;
-use crate::output::{CommandResult, Failure, Outcome};
+use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Remove the appended signature of a Linux kernel module, leaving exactly
 /// the bytes it covered (what the build produced before `sign-file`).
@@ -17,13 +17,35 @@ pub struct Args {
     /// Write the stripped module here instead of replacing MODULE.
     #[arg(long, short, value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Print what was written and how many bytes were removed, as JSON.
+    #[arg(long)]
+    json: bool,
     /// The signed module.
     module: PathBuf,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    module: &'a Path,
+    output: &'a Path,
+    /// Length of the module without its signature.
+    length: usize,
+    /// How many bytes of signature and trailer were removed.
+    removed: usize,
 }
 
 pub fn run(args: Args) -> CommandResult {
     let bytes = crate::files::read_module(&args.module)?;
     let payload = linux::strip(&bytes).map_err(|e| Failure::at(&args.module, e))?;
-    write_output(args.output.as_ref().unwrap_or(&args.module), payload)?;
+    let output = args.output.as_deref().unwrap_or(&args.module);
+    write_output(output, payload)?;
+    if args.json {
+        print_json(&Report {
+            module: &args.module,
+            output,
+            length: payload.len(),
+            removed: bytes.len().saturating_sub(payload.len()),
+        })?;
+    }
     Ok(Outcome::Yes)
 }
