@@ -5,8 +5,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use modhash::tree::{manifest_of_files, manifest_of_tree};
-use modhash::{Digest, Profile, ProfileRule};
+use modhash::ProfileRule;
 
+use crate::commands::root::RootReport;
 use crate::files::{include, write_output};
 use crate::output::{print_json, progress_spinner, CommandResult, Failure, Outcome};
 
@@ -50,10 +51,8 @@ pub struct Args {
 #[derive(serde::Serialize)]
 struct Report<'a> {
     manifest: &'a Path,
-    profile: Profile,
-    root: Digest,
-    modules: usize,
-    leaves: u64,
+    #[serde(flatten)]
+    summary: RootReport,
 }
 
 pub fn run(args: Args) -> CommandResult {
@@ -77,10 +76,7 @@ pub fn run(args: Args) -> CommandResult {
     if let (true, Some(out)) = (args.json, &args.output) {
         print_json(&Report {
             manifest: out,
-            profile: manifest.profile(),
-            root: manifest.root(),
-            modules: manifest.entries().count(),
-            leaves: manifest.leaf_count(),
+            summary: RootReport::of(&manifest),
         })?;
     } else {
         eprintln!(
