@@ -39,8 +39,18 @@ pub mod memfd;
 pub mod module;
 pub mod protocol;
 pub mod sandbox;
-pub mod worker;
+mod worker;
 
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
 pub use loader::{LoadError, Loader, Tainted};
 pub use module::{CallError, Module};
+
+/// The `modhash-worker` program: the whole `main` of a worker executable,
+/// `fn main() -> ExitCode { modhash_load::worker_main() }`. It assumes the
+/// process was started by [`isolated::Isolated::spawn`]; without a
+/// `--host-pid` naming its parent it returns at once (exit 4, or 3 if the
+/// parent is another process), before touching any descriptor.
+#[doc(hidden)]
+pub fn worker_main() -> std::process::ExitCode {
+    worker::main()
+}

@@ -1,9 +1,10 @@
 //! The `modhash-worker` program: runs one untrusted module in a
 //! locked-down process.
 //!
-//! It is a library function so that every executable that ships a worker
-//! (the `modhash-worker` of the modhash-cli package, or a host's own) runs
-//! this same code, of the same protocol version as the host's loader.
+//! It lives in the library, reached through [`crate::worker_main`], so
+//! that every executable that ships a worker (the `modhash-worker` of the
+//! modhash-cli package, or a host's own) runs this same code, of the same
+//! protocol version as the host's loader.
 //!
 //! Started by a host through `crate::isolated` (never by hand), with
 //! its end of the socket pair as stdin, `/dev/null` as stdout and a pipe to
@@ -40,11 +41,7 @@ const EXIT_ORPHANED: u8 = 3;
 /// Exit status after a `Fatal` frame, or when the host broke the protocol.
 const EXIT_FAILED: u8 = 4;
 
-/// The whole `main` of a worker executable:
-/// `fn main() -> ExitCode { modhash_load::worker::main() }`.
-///
-/// Without a `--host-pid` naming its parent it returns at once (exit 4, or
-/// 3 if the parent is another process), before touching any descriptor.
+/// [`crate::worker_main`].
 pub fn main() -> ExitCode {
     let Some(host) = host_pid() else {
         eprintln!("modhash-worker: started without --host-pid; this program is started by modhash hosts, not by hand");
@@ -59,7 +56,7 @@ pub fn main() -> ExitCode {
         return ExitCode::from(EXIT_ORPHANED);
     }
     // SAFETY: the host passes the socket as fd 0, and this function is the
-    // whole main of the worker executable (its documented contract), so
+    // whole main of the worker executable (worker_main's contract), so
     // nothing else in the process uses stdin: this is the fd's only owner.
     let socket = unsafe { OwnedFd::from_raw_fd(SOCKET_FD) };
     match run(socket.as_fd()) {

@@ -4,5 +4,5 @@
 //! next to the `modhash` executable.
 
 fn main() -> std::process::ExitCode {
-    modhash_load::worker::main()
+    modhash_load::worker_main()
 }
