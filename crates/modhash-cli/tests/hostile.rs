@@ -364,3 +364,87 @@ fn hostile_headers_leave_no_partial_output() {
         assert_eq!(listing(&tree), before, "{name}: stray file in the tree");
     }
 }
+
+/// A name holding a newline must not forge a second `<digest>  <name>` line:
+/// `modhash hash` escapes names byte for byte as `sha256sum` does, and
+/// `sha256sum -c` reads its output back.
+#[test]
+fn hash_escapes_names_as_sha256sum_does() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let names: [&[u8]; 6] = [
+        b"plain",
+        b"new\nline",
+        b"fake\n0000000000000000000000000000000000000000000000000000000000000000  x",
+        b"back\\slash",
+        b"carriage\rreturn",
+        b"not utf-8 \xff",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(dir.path().join(OsStr::from_bytes(name)), [i as u8]).unwrap();
+    }
+    let args: Vec<&OsStr> = names.iter().map(|n| OsStr::from_bytes(n)).collect();
+    let ours = modhash(
+        dir.path(),
+        [OsStr::new("hash"), "-p".as_ref(), "file".as_ref()]
+            .into_iter()
+            .chain(args.iter().copied()),
+    );
+    assert!(ours.status.success(), "{ours:?}");
+    let theirs = Command::new("sha256sum")
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert_eq!(
+        ours.stdout.iter().filter(|&&b| b == b'\n').count(),
+        names.len()
+    );
+    std::fs::write(dir.path().join("SUMS"), &ours.stdout).unwrap();
+    let check = Command::new("sha256sum")
+        .args(["-c", "--strict", "SUMS"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+}
+
+/// A module named so that its name holds a second verdict line cannot
+/// forge that verdict: `verify` prints one line per module, control
+/// characters escaped, and so do error messages.
+#[test]
+fn names_cannot_forge_verify_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let forged = "x.so\na.so: trusted-by-hash\u{1b}[2K";
+    std::fs::write(dir.path().join(forged), b"not a module").unwrap();
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cmd/signatures/rsa2048.crt.pem");
+    let out = modhash(
+        dir.path(),
+        [
+            OsStr::new("verify"),
+            "--keys".as_ref(),
+            keys.as_os_str(),
+            forged.as_ref(),
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let missing = "missing\nmodhash: a.so: forged";
+    let out = modhash(dir.path(), ["inspect", missing]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("modhash: missing\\nmodhash: a.so: forged: "),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("x.so\\na.so: trusted-by-hash\\u{1b}[2K: untrusted"),
+        "{stdout}"
+    );
+}

@@ -28,10 +28,10 @@ const FD_RETRIES: usize = 16;
 pub enum OpenError {
     /// The dynamic loader refused the image.
     #[error("the dynamic loader refused the module: {0}")]
-    Dlopen(#[source] libloading::Error),
+    Dlopen(#[source] DynamicLoaderError),
     /// The image loaded but does not export the ABI entry point.
     #[error("not a modhash module: it exports no `{SYMBOL}` symbol; build it with modhash_plugin::export! or modhash_plugin.h")]
-    NoEntryPoint(#[source] libloading::Error),
+    NoEntryPoint(#[source] DynamicLoaderError),
     /// The table is unusable.
     #[error(transparent)]
     Abi(#[from] AbiError),
@@ -46,12 +46,18 @@ pub enum OpenError {
     Dup(#[source] std::io::Error),
 }
 
+/// What the dynamic loader said (`dlerror`). Opaque, so the loading
+/// library behind it is not part of this crate's API.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DynamicLoaderError(libloading::Error);
+
 /// A module loaded into this process, with one instance.
 ///
 /// Fields drop in declaration order: the instance is destroyed before the
 /// library is closed.
 #[derive(Debug)]
-pub struct InProcess {
+pub(crate) struct InProcess {
     instance: Mutex<Instance>,
     name: String,
     /// Held for its `Drop`: closes the library after the instance is gone.
@@ -61,14 +67,14 @@ pub struct InProcess {
 impl InProcess {
     /// `dlopen`s `image` (running its constructors), checks its ABI table
     /// and creates an instance with `config`.
-    pub fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
+    pub(crate) fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
         let (fd, path) = unused_path(image.into_fd())?;
         // SAFETY: loading a library runs its constructors with the full
         // rights of this process. The caller's policy decided this module may
         // run here (trusted, or tainted by the host's explicit choice), and
         // the bytes mapped are the sealed bytes that policy judged.
         let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
-            .map_err(OpenError::Dlopen)?;
+            .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
         let loaded = Loaded {
             library: ManuallyDrop::new(library),
             path,
@@ -85,12 +91,12 @@ impl InProcess {
     }
 
     /// The name the module reports.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Calls `method` with `input`; calls on one module are serialised.
-    pub fn call(&self, method: u32, input: &[u8]) -> Result<Vec<u8>, Failure> {
+    pub(crate) fn call(&self, method: u32, input: &[u8]) -> Result<Vec<u8>, Failure> {
         // A poisoned lock only means a host thread panicked while holding
         // it; module panics never unwind here.
         let mut instance = self.instance.lock().unwrap_or_else(PoisonError::into_inner);
@@ -114,7 +120,7 @@ impl Loaded {
         // exporting it with another type is broken in a way no loader can
         // detect, the same as any C plugin interface.
         let entry = unsafe { self.library.get::<EntryFn>(SYMBOL.as_bytes()) }
-            .map_err(OpenError::NoEntryPoint)?;
+            .map_err(|e| OpenError::NoEntryPoint(DynamicLoaderError(e)))?;
         // SAFETY: calling the ABI entry point, which takes no arguments and
         // returns a pointer to a static table.
         let ptr = unsafe { entry() };

@@ -29,27 +29,37 @@
 //! in-process or in an isolated worker.
 //!
 //! This module list is the crate's table of contents: each file owns one
-//! concern.
+//! concern, and no two modules import each other. The public modules are
+//! the building blocks a host may use below [`Loader`]; the worker's side
+//! (its protocol, lockdown and in-process loading) is private, reached by
+//! the `modhash-worker` binary through one hidden entry point.
 
-pub mod inprocess;
+mod call_error;
+mod escape;
+mod inprocess;
 pub mod isolated;
 pub mod judge;
 pub mod loader;
 pub mod memfd;
 pub mod module;
-pub mod protocol;
+mod protocol;
 pub mod sandbox;
+mod stderr;
 mod worker;
 
+pub use call_error::{CallError, Limit};
+pub use inprocess::{DynamicLoaderError, OpenError};
+pub use isolated::{Isolated, SpawnError, StderrLimits, WorkerConfig};
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
 pub use loader::{LoadError, Loader, Tainted};
-pub use module::{CallError, Module};
+pub use module::Module;
+pub use protocol::{FatalStage, ProtocolError};
+pub use sandbox::{Landlock, SandboxPolicy, SandboxReport};
 
-/// The `modhash-worker` program: the whole `main` of a worker executable,
+/// The `modhash-worker` program: the whole `main` of a worker executable
+/// (modhash-cli's, or one a host ships),
 /// `fn main() -> ExitCode { modhash_load::worker_main() }`. It assumes the
-/// process was started by [`isolated::Isolated::spawn`]; without a
-/// `--host-pid` naming its parent it returns at once (exit 4, or 3 if the
-/// parent is another process), before touching any descriptor.
+/// process was started by [`Isolated::spawn`].
 #[doc(hidden)]
 pub fn worker_main() -> std::process::ExitCode {
     worker::main()

@@ -1,35 +1,32 @@
-//! The `modhash-worker` program: runs one untrusted module in a
-//! locked-down process.
+//! The worker side of isolation: what `modhash-worker` runs.
 //!
-//! It lives in the library, reached through [`crate::worker_main`], so
-//! that every executable that ships a worker (the `modhash-worker` of the
-//! modhash-cli package, or a host's own) runs this same code, of the same
-//! protocol version as the host's loader.
+//! It lives in the library, not in the binary, so that the protocol, the
+//! lockdown and the in-process loader stay private to this crate: the
+//! binary calls [`main`] and nothing else. The host side is
+//! [`isolated`](crate::isolated); `docs/isolation.md` describes both.
 //!
-//! Started by a host through `crate::isolated` (never by hand), with
-//! its end of the socket pair as stdin, `/dev/null` as stdout and a pipe to
-//! the host as stderr. In order it:
+//! In order, the worker:
 //!
 //! 1. asks for `SIGKILL` when the host dies (`PR_SET_PDEATHSIG`), and exits
 //!    if the host already died before that took effect;
 //! 2. receives the `Hello` frame: protocol version, sandbox policy, instance
 //!    configuration, and the sealed module memfd;
-//! 3. checks the memfd's seals, then locks itself down
-//!    ([`crate::sandbox::lock_down`]) — before any code of the module
-//!    runs, its constructors included;
+//! 3. checks the memfd's seals, then locks itself down — before any code of
+//!    the module runs, its constructors included;
 //! 4. `dlopen`s the sealed image, creates the instance, answers `Ready`;
 //! 5. serves `Call` frames until `Shutdown` or until the host goes away.
 //!
-//! Startup failures are reported in a `Fatal` frame. See `docs/isolation.md`.
+//! Startup failures are reported in a `Fatal` frame.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 
+use rustix::process::Signal;
+
 use crate::inprocess::InProcess;
 use crate::memfd::SealedImage;
-use crate::protocol::{self, FrameReader, IoError, Kind, ProtocolError};
+use crate::protocol::{self, FatalStage, FrameReader, IoError, Kind, Violation};
 use crate::sandbox;
-use rustix::process::Signal;
 
 /// stdin: the worker's end of the socket pair.
 const SOCKET_FD: i32 = 0;
@@ -41,7 +38,8 @@ const EXIT_ORPHANED: u8 = 3;
 /// Exit status after a `Fatal` frame, or when the host broke the protocol.
 const EXIT_FAILED: u8 = 4;
 
-/// [`crate::worker_main`].
+/// The whole worker program. Only `modhash-worker` calls it, as its
+/// `main`, in a process a host started (it takes over fd 0).
 pub fn main() -> ExitCode {
     let Some(host) = host_pid() else {
         eprintln!("modhash-worker: started without --host-pid; this program is started by modhash hosts, not by hand");
@@ -55,9 +53,9 @@ pub fn main() -> ExitCode {
     {
         return ExitCode::from(EXIT_ORPHANED);
     }
-    // SAFETY: the host passes the socket as fd 0, and this function is the
-    // whole main of the worker executable (worker_main's contract), so
-    // nothing else in the process uses stdin: this is the fd's only owner.
+    // SAFETY: the host passes the socket as fd 0, and this function, called
+    // once as the worker's `main`, is the only code that uses stdin, so this
+    // is the fd's only owner.
     let socket = unsafe { OwnedFd::from_raw_fd(SOCKET_FD) };
     match run(socket.as_fd()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,47 +76,53 @@ enum Stop {
     /// The host closed the socket.
     HostGone,
     /// A startup stage failed, with a message for the host.
-    Failed(protocol::FatalStage, String),
+    Failed(FatalStage, String),
 }
 
 impl From<IoError> for Stop {
     fn from(error: IoError) -> Self {
         match error {
             IoError::Closed => Stop::HostGone,
-            other => Stop::Failed(protocol::FatalStage::Protocol, other.to_string()),
+            other => Stop::Failed(FatalStage::Protocol, other.to_string()),
         }
     }
 }
 
-impl From<ProtocolError> for Stop {
-    fn from(error: ProtocolError) -> Self {
-        Stop::Failed(protocol::FatalStage::Protocol, error.to_string())
+impl From<Violation> for Stop {
+    fn from(error: Violation) -> Self {
+        Stop::Failed(FatalStage::Protocol, error.to_string())
     }
 }
 
 fn run(socket: BorrowedFd<'_>) -> Result<(), Stop> {
     let (body, memfd) = protocol::recv_hello(socket)?;
-    let (policy, config) = protocol::decode_hello(&body)?;
+    let protocol::Hello {
+        policy,
+        spin,
+        config,
+    } = protocol::decode_hello(&body)?;
+    // Non-blocking, so the reader can spin for the next call; set before
+    // the lockdown, which allows no ioctl.
+    rustix::io::ioctl_fionbio(socket, true)
+        .map_err(|e| Stop::Failed(FatalStage::Protocol, e.to_string()))?;
     let image = SealedImage::from_sealed(memfd)
-        .map_err(|e| Stop::Failed(protocol::FatalStage::Image, e.to_string()))?;
+        .map_err(|e| Stop::Failed(FatalStage::Image, e.to_string()))?;
 
     let keep = [SOCKET_FD, STDERR_FD, image.fd().as_raw_fd()];
     let report = sandbox::lock_down(&policy, &keep)
-        .map_err(|e| Stop::Failed(protocol::FatalStage::Lockdown, e.to_string()))?;
+        .map_err(|e| Stop::Failed(FatalStage::Lockdown, e.to_string()))?;
     for warning in &report.warnings {
         eprintln!("modhash-worker: warning: {warning}");
     }
 
     // From here on, module code runs: its constructors first.
     let module = InProcess::open(image, config)
-        .map_err(|e| Stop::Failed(protocol::FatalStage::Load, e.to_string()))?;
+        .map_err(|e| Stop::Failed(FatalStage::Load, e.to_string()))?;
 
-    let mut ready = Vec::new();
-    report.encode(&mut ready)?;
-    protocol::put_str16(&mut ready, module.name())?;
+    let ready = protocol::encode_ready(&report, module.name())?;
     protocol::send_frame(socket, Kind::Ready, 0, 0, &[&ready], None)?;
 
-    let mut reader = FrameReader::default();
+    let mut reader = FrameReader::with_spin(spin);
     loop {
         let frame = reader.recv(socket, None)?;
         match frame.kind {
@@ -143,7 +147,7 @@ fn run(socket: BorrowedFd<'_>) -> Result<(), Stop> {
                 return Ok(());
             }
             other => {
-                return Err(ProtocolError::Unexpected {
+                return Err(Violation::Unexpected {
                     expected: Kind::Call,
                     got: other,
                 }

@@ -1,13 +1,15 @@
 //! `modhash hash`: the digest of files, each under the profile the rule
 //! gives it.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use modhash::input::ReadBuffer;
 use modhash::{Digest, Profile, ProfileRule};
 
 use crate::files::digest;
-use crate::output::{print_json, CommandResult, Outcome};
+use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Print the digest of each FILE under a profile (`<hex>  <path>`, as
 /// `sha256sum` does).
@@ -54,9 +56,37 @@ pub fn run(args: Args) -> CommandResult {
     if args.json {
         print_json(&lines)?;
     } else {
+        let mut out = std::io::stdout().lock();
         for line in &lines {
-            println!("{}  {}", line.digest, line.path.display());
+            out.write_all(&sha256sum_line(&line.digest, line.path))
+                .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
         }
     }
     Ok(Outcome::Yes)
+}
+
+/// `<hex>  <name>\n` exactly as `sha256sum` writes it, so `sha256sum -c`
+/// reads it back: a name holding a backslash, newline or carriage return
+/// is escaped (`\\`, `\n`, `\r`) and the line then starts with a backslash;
+/// a name that would otherwise forge a second line cannot. Other bytes of
+/// the name are written as they are, not as UTF-8 replacement characters.
+fn sha256sum_line(digest: &Digest, path: &Path) -> Vec<u8> {
+    let name = path.as_os_str().as_bytes();
+    let escaped = name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'));
+    let mut line = Vec::with_capacity(name.len() + 68);
+    if escaped {
+        line.push(b'\\');
+    }
+    line.extend_from_slice(digest.to_string().as_bytes());
+    line.extend_from_slice(b"  ");
+    for &byte in name {
+        match byte {
+            b'\\' => line.extend_from_slice(b"\\\\"),
+            b'\n' => line.extend_from_slice(b"\\n"),
+            b'\r' => line.extend_from_slice(b"\\r"),
+            _ => line.push(byte),
+        }
+    }
+    line.push(b'\n');
+    line
 }

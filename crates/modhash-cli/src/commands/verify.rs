@@ -8,7 +8,7 @@ use modhash::linux_trailer::{self, Trailer};
 use modhash::policy::{Policy, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
 
-use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
+use crate::output::{one_line, print_json, progress, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
 /// Decide, as HOST would, whether each MODULE is trusted.
@@ -80,7 +80,10 @@ pub fn run(args: Args) -> CommandResult {
         print_json(&reports)?;
     } else {
         for report in &reports {
-            println!("{}: {}", report.path.display(), report.verdict);
+            println!(
+                "{}",
+                one_line(&format!("{}: {}", report.path.display(), report.verdict))
+            );
         }
     }
     Ok(Outcome::from_bool(all_trusted))

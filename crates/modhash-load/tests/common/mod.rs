@@ -78,7 +78,16 @@ pub fn variant_b_bytes(a: &[u8]) -> Vec<u8> {
 /// Compiles the C example module with the system C compiler.
 pub fn c_module(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = dir.join("libupper.so");
+    compile_c(
+        &root.join("examples/c-module/upper.c"),
+        &dir.join("libupper.so"),
+    )
+}
+
+/// Compiles the C module `source` into the shared object `out` with the
+/// system C compiler (`CC`, else `cc`), warnings as errors.
+pub fn compile_c(source: &Path, out: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
     let status = Command::new(cc)
         .args([
@@ -86,15 +95,12 @@ pub fn c_module(dir: &Path) -> PathBuf {
         ])
         .arg(root.join("crates/modhash-plugin/include"))
         .arg("-o")
-        .arg(&out)
-        .arg(root.join("examples/c-module/upper.c"))
+        .arg(out)
+        .arg(source)
         .status()
         .expect("run the C compiler (set CC, or install gcc)");
-    assert!(
-        status.success(),
-        "compiling examples/c-module/upper.c failed"
-    );
-    out
+    assert!(status.success(), "compiling {} failed", source.display());
+    out.to_owned()
 }
 
 /// Checks, through `call` (in-process or isolated alike), that the variant
