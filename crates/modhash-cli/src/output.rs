@@ -46,7 +46,16 @@ impl Failure {
         }
     }
 
-    /// A failure concerning no file in particular.
+    /// A failure whose message already starts with the file it concerns
+    /// (the library's errors that carry their path).
+    pub fn naming_its_file(error: impl fmt::Display) -> Self {
+        Self {
+            path: None,
+            reason: error.to_string(),
+        }
+    }
+
+    /// A failure of usage, naming no file.
     pub fn usage(reason: impl fmt::Display) -> Self {
         Self {
             path: None,

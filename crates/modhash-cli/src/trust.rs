@@ -14,8 +14,6 @@ use crate::output::Failure;
 /// What the host trusts: an anchor (`--host`), keys (`--keys`) or both;
 /// neither would trust nothing.
 #[derive(Debug, clap::Args)]
-#[group(skip)]
-#[command(group(clap::ArgGroup::new("anchor-or-keys").required(true).multiple(true).args(["host", "keys"])))]
 pub struct TrustArgs {
     /// The host binary whose anchor decides.
     #[arg(long, value_name = "HOST")]
@@ -58,15 +56,21 @@ impl TrustArgs {
         }
     }
 
-    fn signature_trust(&self) -> Result<Option<SignatureTrust>, Failure> {
-        if self.keys.is_empty() {
-            return Ok(None);
-        }
+    /// The keys of --keys (none if not given).
+    pub fn keyring(&self) -> Result<Keyring, Failure> {
         let mut keyring = Keyring::new();
         for path in &self.keys {
             let bytes = crate::files::read(path, crate::files::MAX_SMALL_FILE)?;
             keyring.add_file(&bytes).map_err(|e| Failure::at(path, e))?;
         }
+        Ok(keyring)
+    }
+
+    fn signature_trust(&self) -> Result<Option<SignatureTrust>, Failure> {
+        if self.keys.is_empty() {
+            return Ok(None);
+        }
+        let keyring = self.keyring()?;
         if let Some(dir) = &self.signtab {
             if !dir.is_dir() {
                 return Err(Failure::at(

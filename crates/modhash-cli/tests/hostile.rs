@@ -448,3 +448,93 @@ fn names_cannot_forge_verify_lines() {
         "{stdout}"
     );
 }
+
+/// Bad kernel images (a wrong-size section, no section, not ELF, a vmlinux
+/// cut short anywhere) and bad module orders leave nothing behind: no
+/// sealed image, no root record, no module changed by `--append`.
+#[test]
+fn hostile_kernel_images_and_orders_leave_no_output() {
+    let kernel = fixtures().join("../kernel");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, name: &str| {
+        std::fs::copy(from, dir.path().join(name)).unwrap();
+    };
+    copy(&kernel.join("root.bin"), "root.bin");
+    copy(&kernel.join("vmlinux-wrong-size"), "wrong-size");
+    copy(&fixtures().join("tiny.so"), "no-section.so");
+    copy(&fixtures().join("not-elf.txt"), "not-elf.txt");
+    let vmlinux = std::fs::read(kernel.join("vmlinux")).unwrap();
+    let mut images = vec![
+        "wrong-size".to_owned(),
+        "no-section.so".to_owned(),
+        "not-elf.txt".to_owned(),
+    ];
+    for cut in (0..vmlinux.len()).step_by(vmlinux.len() / 40).skip(1) {
+        let name = format!("vmlinux-cut-{cut}");
+        std::fs::write(dir.path().join(&name), &vmlinux[..cut]).unwrap();
+        images.push(name);
+    }
+    let before = listing(dir.path());
+    for image in &images {
+        let out = modhash(
+            dir.path(),
+            ["kernel", "seal", image, "root.bin", "-o", "out"],
+        );
+        assert_bad_input(&out, Path::new(image), &format!("kernel seal {image}"));
+        assert_eq!(
+            listing(dir.path()),
+            before,
+            "kernel seal {image}: stray output"
+        );
+    }
+
+    let tree = dir.path().join("tree");
+    let copied = Command::new("cp")
+        .args([
+            "-r".as_ref(),
+            kernel.join("tree").as_os_str(),
+            tree.as_os_str(),
+        ])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let modules = || -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(&tree)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().to_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let unchanged = modules();
+    for order in [
+        "missing.order",
+        "escape.order",
+        "not-a-module.order",
+        "empty.order",
+    ] {
+        let order = kernel.join(order);
+        let out = modhash(
+            dir.path(),
+            [
+                "kernel".as_ref(),
+                "tree".as_ref(),
+                "tree".as_ref(),
+                "--append".as_ref(),
+                "-o".as_ref(),
+                "root-out".as_ref(),
+                "--order".as_ref(),
+                order.as_os_str(),
+            ],
+        );
+        assert_bad_input(&out, &order, "kernel tree --append");
+        assert!(
+            modules() == unchanged,
+            "{}: a module changed",
+            order.display()
+        );
+        assert!(!dir.path().join("root-out").exists());
+    }
+}

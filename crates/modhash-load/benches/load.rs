@@ -17,10 +17,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::{median, time};
+
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use modhash::elf_image::LoadableRanges;
@@ -117,22 +119,8 @@ fn is_resident(path: &Path) -> bool {
     unsafe { Library::open(Some(path), RTLD_NOW | libc::RTLD_NOLOAD) }.is_ok()
 }
 
-fn time(f: impl FnOnce()) -> Duration {
-    let start = Instant::now();
-    f();
-    start.elapsed()
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples.get(samples.len() / 2).copied().unwrap_or_default()
-}
-
 fn main() {
-    let rounds: usize = std::env::var("MODHASH_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let rounds = common::bench_rounds();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("libmodule.so");
     std::fs::copy(common::variant_a(), &path).expect("copy module");

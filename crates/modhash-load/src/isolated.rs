@@ -104,6 +104,16 @@ impl Default for WorkerConfig {
     }
 }
 
+impl WorkerConfig {
+    /// The worker executable this configuration runs.
+    pub(crate) fn worker_path(&self) -> Result<PathBuf, SpawnError> {
+        match &self.worker {
+            Some(path) => Ok(path.clone()),
+            None => installed_worker(),
+        }
+    }
+}
+
 /// Why a worker could not be started.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -281,10 +291,7 @@ impl Worker {
         config: &[u8],
         settings: &WorkerConfig,
     ) -> Result<(Self, String), SpawnError> {
-        let path = match &settings.worker {
-            Some(path) => path.clone(),
-            None => installed_worker()?,
-        };
+        let path = settings.worker_path()?;
         let setup = |e: rustix::io::Errno| SpawnError::Setup(e.into());
         let (host_end, worker_end) = socketpair(
             AddressFamily::UNIX,

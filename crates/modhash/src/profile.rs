@@ -13,6 +13,7 @@ use crate::linux_trailer::{self, TrailerError};
 
 /// A digest profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Profile {
     /// Every byte of the file, as `sha256sum`.
     File,
@@ -195,6 +196,9 @@ pub enum ProfileError {
     /// The file has no canonical ELF image (`elf-image`).
     #[error(transparent)]
     ElfImage(#[from] ElfImageError),
+    /// A compressed module does not decompress (`payload`).
+    #[error("{0}")]
+    Decompress(String),
 }
 
 #[cfg(test)]

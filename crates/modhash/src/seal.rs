@@ -152,20 +152,40 @@ fn layout<H: FileHeader<Endian = object::Endianness>>(host: &[u8]) -> Result<Lay
         })
         .collect();
     Ok(Layout {
-        section: find_section(&file)?,
+        section: find_section(&file, SECTION_NAME).map_err(SealError::MalformedElf)?,
         loaded,
     })
 }
 
+/// The file range `(offset, size)` of the section `name` of an ELF file,
+/// `None` when it has no such section; `Err` says why the file is not a
+/// readable ELF file.
+pub(crate) fn section_range(elf: &[u8], name: &str) -> Result<Option<(u64, u64)>, String> {
+    match object::FileKind::parse(elf).map_err(|e| e.to_string())? {
+        object::FileKind::Elf64 => find_section(
+            &ElfFile::<object::elf::FileHeader64<object::Endianness>>::parse(elf)
+                .map_err(|e| e.to_string())?,
+            name,
+        ),
+        object::FileKind::Elf32 => find_section(
+            &ElfFile::<object::elf::FileHeader32<object::Endianness>>::parse(elf)
+                .map_err(|e| e.to_string())?,
+            name,
+        ),
+        _ => Err("not an ELF file".to_owned()),
+    }
+}
+
 fn find_section<H: FileHeader<Endian = object::Endianness>>(
     file: &ElfFile<'_, H>,
-) -> Result<Option<(u64, u64)>, SealError> {
-    let Some(section) = file.section_by_name(SECTION_NAME) else {
+    name: &str,
+) -> Result<Option<(u64, u64)>, String> {
+    let Some(section) = file.section_by_name(name) else {
         return Ok(None);
     };
-    let (offset, size) = section.file_range().ok_or_else(|| {
-        SealError::MalformedElf(format!("section {SECTION_NAME} has no file data"))
-    })?;
+    let (offset, size) = section
+        .file_range()
+        .ok_or_else(|| format!("section {name} has no file data"))?;
     Ok(Some((offset, size)))
 }
 

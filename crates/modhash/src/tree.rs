@@ -17,6 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 
+use crate::compressed;
 use crate::input::{ReadBuffer, ReadError, DEFAULT_MAX_LEN};
 use crate::manifest::{Manifest, ManifestError};
 use crate::profile::{Profile, ProfileError, ProfileRule};
@@ -278,12 +279,27 @@ pub fn digest_file(
             path: path.to_owned(),
             source,
         })?;
-    let profile = rule.resolve(bytes);
-    let digest = profile.digest(bytes).map_err(|source| TreeError::Profile {
+    // A compressed kernel module is hashed as the kernel checks it,
+    // decompressed, under `payload` (which `auto` gives it); `file` stays
+    // every byte of the file, as sha256sum.
+    let profile = match rule {
+        ProfileRule::Auto if compressed::Compression::detect(bytes).is_some() => Profile::Payload,
+        rule => rule.resolve(bytes),
+    };
+    let fail = |source| TreeError::Profile {
         path: path.to_owned(),
         profile,
         source,
-    })?;
+    };
+    let bytes = match profile {
+        Profile::Payload => {
+            compressed::decompress(bytes, compressed::MAX_DECOMPRESSED)
+                .map_err(|e| fail(ProfileError::Decompress(e.to_string())))?
+                .bytes
+        }
+        _ => std::borrow::Cow::Borrowed(bytes),
+    };
+    let digest = profile.digest(&bytes).map_err(fail)?;
     Ok((profile, digest))
 }
 

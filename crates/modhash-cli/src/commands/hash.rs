@@ -23,8 +23,8 @@ use crate::output::{print_json, CommandResult, Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Which bytes to hash: auto, file, payload (before an appended module
-    /// signature or modhash trailer) or elf-image (the loadable image;
-    /// stable under strip).
+    /// signature or modhash trailer; a .ko.xz, .ko.zst or .ko.gz module
+    /// decompressed) or elf-image (the loadable image; stable under strip).
     #[arg(long, short, default_value_t)]
     profile: ProfileRule,
     /// Print JSON.

@@ -13,16 +13,17 @@ use crate::trust::TrustArgs;
 /// Load MODULE as HOST would, and print its verdict and module name.
 ///
 /// Reads MODULE once into a sealed memory file, judges it by HOST's anchor
-/// (with --manifest), by --keys, or both, then loads it in-process,
-/// isolates it or refuses it as --policy says. Prints the verdict and the
-/// name the module reports through the module ABI. Exit 0 if the module
-/// loaded, 1 if the policy refused it, 2 if it is not a loadable module or
-/// an input is bad.
+/// (with --manifest, or a proof appended to MODULE or beside it as
+/// MODULE.proof) and --keys, then loads it in-process, isolates it or
+/// refuses it as --policy says. Prints the verdict and the name the module
+/// reports through the module ABI. Exit 0 if the module loaded, 1 if the
+/// policy refused it, 2 if it is not a loadable module or an input is bad.
 ///
 /// Isolated modules run in `modhash-worker`, looked for next to the
 /// `modhash` executable, then in the libexec directory fixed at build time
 /// (`../libexec/modhash` by default); --worker overrides both.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("anchor-or-keys").required(true).multiple(true).args(["host", "keys"])))]
 pub struct Args {
     #[command(flatten)]
     trust: TrustArgs,

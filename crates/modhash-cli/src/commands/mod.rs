@@ -4,6 +4,7 @@ pub mod completions;
 pub mod diff;
 pub mod hash;
 pub mod inspect;
+pub mod kernel;
 pub mod key;
 pub mod keygen;
 pub mod load;

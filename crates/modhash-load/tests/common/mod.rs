@@ -127,3 +127,24 @@ pub fn assert_failures_reach_the_host(
     }
     assert_eq!(call(1, b"still").expect("call after failures"), b"still");
 }
+
+/// How long `f` takes.
+pub fn time(f: impl FnOnce()) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// The median of `samples` (sorts them).
+pub fn median(samples: &mut [std::time::Duration]) -> std::time::Duration {
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+/// The rounds a benchmark runs: `MODHASH_BENCH_ROUNDS`, default 2000.
+pub fn bench_rounds() -> usize {
+    std::env::var("MODHASH_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}

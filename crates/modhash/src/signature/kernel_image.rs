@@ -237,15 +237,7 @@ impl KernelCertificates {
 /// Finds the certificates `image`, a bzImage or vmlinux, trusts and
 /// distrusts for module signatures.
 pub fn certificates(image: &[u8]) -> Result<KernelCertificates, KernelImageError> {
-    let (compression, vmlinux) = if image.starts_with(b"\x7fELF") {
-        (Compression::None, std::borrow::Cow::Borrowed(image))
-    } else {
-        let (compression, payload) = bzimage_payload(image)?;
-        (
-            compression,
-            std::borrow::Cow::Owned(decompress(compression, payload)?),
-        )
-    };
+    let (compression, vmlinux) = vmlinux(image)?;
     let (located, lists) = match lists_by_symbols(&vmlinux)? {
         Some(lists) => (Located::Symbols, lists),
         None => (Located::Layout, lists_by_layout(&vmlinux, compression)?),
@@ -280,6 +272,21 @@ pub fn certificates(image: &[u8]) -> Result<KernelCertificates, KernelImageError
         located,
         certificates,
     })
+}
+
+/// The vmlinux ELF file of `image`: itself if it is one, else a bzImage's
+/// decompressed payload.
+pub fn vmlinux(
+    image: &[u8],
+) -> Result<(Compression, std::borrow::Cow<'_, [u8]>), KernelImageError> {
+    if image.starts_with(b"\x7fELF") {
+        return Ok((Compression::None, std::borrow::Cow::Borrowed(image)));
+    }
+    let (compression, payload) = bzimage_payload(image)?;
+    Ok((
+        compression,
+        std::borrow::Cow::Owned(decompress(compression, payload)?),
+    ))
 }
 
 /// The certificates of each list, as slices of the vmlinux.
