@@ -25,8 +25,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use modhash::elf_dynamic::Dynamic;
 use modhash::elf_image::LoadableRanges;
 use modhash::{Digest, Profile};
+use modhash_load::deps::{default_system_dirs, Dependencies};
 use modhash_load::memfd::{read_module_into, ModuleBytes, SealedImage, DEFAULT_SIZE_CAP};
 use modhash_load::{Action, DigestSet, Loader};
 use modhash_plugin::host::{Instance, Table};
@@ -47,13 +49,14 @@ enum Case {
     MemfdWrite,
     Seal,
     Hash,
+    Dependencies,
     DlopenMemfd,
     Probe,
     Alloc,
     Copy,
 }
 
-const CASES: [(Case, &str); 15] = [
+const CASES: [(Case, &str); 16] = [
     (Case::Sha, "sha256 of the image (one pass)"),
     (Case::PlainLoad, "plain load: dlopen file + ABI create"),
     (Case::PlainUnload, "plain unload: destroy + dlclose"),
@@ -65,6 +68,10 @@ const CASES: [(Case, &str); 15] = [
     (Case::MemfdWrite, "  memfd create + write"),
     (Case::Seal, "  seal"),
     (Case::Hash, "  memfd + write + seal + sha256 of it"),
+    (
+        Case::Dependencies,
+        "  dependencies (dynamic section, lookups)",
+    ),
     (Case::DlopenMemfd, "  dlopen memfd + ABI create (plain)"),
     (Case::Probe, "    of which: RTLD_NOLOAD probe"),
     (Case::Alloc, "  floor: shmem pages (fallocate)"),
@@ -209,6 +216,15 @@ fn main() {
                     assert_eq!(sealed.map(|s| s.digest()), Some(trusted));
                     t
                 }
+                Case::Dependencies => time(|| {
+                    let dynamic = Dynamic::try_from(image.as_slice());
+                    black_box(Dependencies::resolve(
+                        &path,
+                        &dynamic,
+                        default_system_dirs(),
+                        &loader,
+                    ));
+                }),
                 Case::DlopenMemfd => {
                     let sealed = SealedImage::new(&image).expect("seal");
                     let path = format!("/proc/self/fd/{}", sealed.fd().as_raw_fd());

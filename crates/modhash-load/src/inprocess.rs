@@ -16,6 +16,7 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use modhash_plugin::host::{AbiError, Failure, Instance, Table};
 use modhash_plugin::{EntryFn, SYMBOL};
 
+use crate::deps::{self, Dependencies, Step};
 use crate::memfd::SealedImage;
 
 /// How often to move the memfd to another number when glibc already knows
@@ -62,12 +63,27 @@ pub(crate) struct InProcess {
     name: String,
     /// Held for its `Drop`: closes the library after the instance is gone.
     _loaded: Loaded,
+    /// The libraries loaded for it, closed after it.
+    _dependencies: Dependents,
 }
 
 impl InProcess {
-    /// `dlopen`s `image` (running its constructors), checks its ABI table
-    /// and creates an instance with `config`.
+    /// `dlopen`s `image` and leaves its needed libraries to the dynamic
+    /// loader: for an isolated worker, whose sandbox decides what it may
+    /// read.
     pub(crate) fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
+        Self::open_with(image, Dependencies::default(), config)
+    }
+
+    /// Loads `dependencies` (see [`Dependents::load`]), then `dlopen`s
+    /// `image` (running constructors), checks its ABI table and creates an
+    /// instance with `config`.
+    pub(crate) fn open_with(
+        image: SealedImage,
+        dependencies: Dependencies,
+        config: &[u8],
+    ) -> Result<Self, OpenError> {
+        let dependencies = Dependents::load(dependencies)?;
         let loaded = Loaded::open(image, RTLD_NOW | RTLD_LOCAL)?;
         let table = loaded.table()?;
         let name = table.name()?.to_owned();
@@ -76,6 +92,7 @@ impl InProcess {
             instance: Mutex::new(instance),
             name,
             _loaded: loaded,
+            _dependencies: dependencies,
         })
     }
 
@@ -102,12 +119,22 @@ impl InProcess {
 #[derive(Debug)]
 pub struct RawLibrary {
     loaded: Loaded,
+    /// The libraries loaded for it, closed after it.
+    _dependencies: Dependents,
 }
 
 impl RawLibrary {
     /// `dlopen`s exactly the sealed bytes of `image` with `flags`.
-    pub(crate) fn open(image: SealedImage, flags: std::ffi::c_int) -> Result<Self, OpenError> {
-        Loaded::open(image, flags).map(|loaded| Self { loaded })
+    pub(crate) fn open(
+        image: SealedImage,
+        dependencies: Dependencies,
+        flags: std::ffi::c_int,
+    ) -> Result<Self, OpenError> {
+        let dependencies = Dependents::load(dependencies)?;
+        Loaded::open(image, flags).map(|loaded| Self {
+            loaded,
+            _dependencies: dependencies,
+        })
     }
 
     /// The handle `dlopen` returned, for `dlsym`. Valid while `self` lives;
@@ -156,6 +183,40 @@ struct Loaded {
     _fd: Option<OwnedFd>,
 }
 
+/// The libraries loaded for one module, last loaded first, so that each is
+/// closed after everything that needs it.
+#[derive(Debug)]
+struct Dependents {
+    /// Held for their `Drop`.
+    _libraries: Vec<Loaded>,
+}
+
+impl Dependents {
+    /// Loads each library in order: its own needs come before it, so glibc
+    /// finds every needed name among the loaded libraries and never
+    /// searches the disk.
+    fn load(dependencies: Dependencies) -> Result<Self, OpenError> {
+        let mut loaded = Vec::with_capacity(dependencies.steps.len());
+        for step in dependencies.steps {
+            loaded.push(match step {
+                Step::Loaded(name, library) => Loaded::from_library(library, name, None),
+                Step::Module(sealed) => Loaded::open(sealed, RTLD_NOW | RTLD_LOCAL)?,
+                Step::System(path) => {
+                    let path = path.to_string_lossy().into_owned();
+                    // SAFETY: a system library the policy's rule admits:
+                    // root's file in root's directories, its own needs
+                    // already loaded the same way.
+                    let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+                        .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
+                    Loaded::from_library(library, path, None)
+                }
+            });
+        }
+        loaded.reverse();
+        Ok(Self { _libraries: loaded })
+    }
+}
+
 impl Loaded {
     /// `dlopen`s `image` with `flags` as a `/proc/self/fd` path no earlier
     /// library is known by.
@@ -167,15 +228,21 @@ impl Loaded {
         // the bytes mapped are the sealed bytes that policy judged.
         let library = unsafe { Library::open(Some(&path), flags) }
             .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
+        Ok(Self::from_library(library, path, Some(fd)))
+    }
+
+    /// Takes an open library known to glibc by `path`, with the memfd that
+    /// keeps that path unique, if any.
+    fn from_library(library: Library, path: String, fd: Option<OwnedFd>) -> Self {
         let handle = library.into_raw();
-        Ok(Self {
+        Self {
             // SAFETY: `handle` came from `into_raw` just above and is
             // released only by this value's `Drop`.
             library: ManuallyDrop::new(unsafe { Library::from_raw(handle) }),
             handle: handle as usize,
             path,
-            _fd: Some(fd),
-        })
+            _fd: fd,
+        }
     }
 
     fn table(&self) -> Result<Table, OpenError> {
@@ -232,9 +299,5 @@ fn proc_path(fd: &OwnedFd) -> String {
 
 /// Whether glibc has a library loaded under `path`.
 fn is_resident(path: &str) -> bool {
-    // SAFETY: RTLD_NOLOAD never loads anything or runs any code; it only
-    // looks up an already loaded library by name and takes a reference,
-    // which dropping the handle releases.
-    let found = unsafe { Library::open(Some(path), RTLD_NOW | libc::RTLD_NOLOAD) };
-    found.is_ok()
+    deps::loaded(path).is_some()
 }

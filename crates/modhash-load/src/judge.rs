@@ -6,12 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use modhash::policy::{Policy, UntrustedReason};
 use modhash::proof::InclusionProof;
 use modhash::{Digest, Profile};
+
+use crate::deps::default_system_dirs;
 
 /// The verdict type is the core's: trusted by hash, by signature, or
 /// untrusted with every reason.
@@ -27,7 +29,9 @@ pub struct Candidate<'a> {
     /// The snapshot of the file that was read (signatures over whole files
     /// are checked against it; the image loaded is derived from it).
     pub file: &'a [u8],
-    /// SHA-256 of the sealed image: the bytes that will be mapped.
+    /// The digest under the policy's profile. Under `elf-image`, SHA-256 of
+    /// the sealed image, the bytes that will be mapped; under the other
+    /// profiles, of the bytes they hash, which cover the mapped image.
     pub digest: Digest,
 }
 
@@ -86,6 +90,12 @@ pub trait Judge: Send + Sync {
     fn judge(&self, module: &Candidate<'_>) -> Verdict;
     /// What to do with an untrusted module.
     fn untrusted(&self) -> Action;
+    /// The system library directories: a library a module needs that is
+    /// found there, owned by root and writable by nobody else, is part of
+    /// the system, not of the module (see [`crate::deps`]).
+    fn system_dirs(&self) -> &[PathBuf] {
+        default_system_dirs()
+    }
 }
 
 /// A policy that trusts a fixed set of digests, compiled into the host or
@@ -141,12 +151,26 @@ impl Judge for DigestSet {
 pub struct HostPolicy {
     policy: Policy,
     untrusted: Action,
+    system_dirs: Vec<PathBuf>,
 }
 
 impl HostPolicy {
     /// `policy` decides; `untrusted` acts on what it does not trust.
     pub fn new(policy: Policy, untrusted: Action) -> Self {
-        Self { policy, untrusted }
+        Self {
+            policy,
+            untrusted,
+            system_dirs: default_system_dirs().to_vec(),
+        }
+    }
+
+    /// Takes system libraries from `dirs` instead of the default
+    /// ([`default_system_dirs`]): for a host installed elsewhere, or a
+    /// distribution with other library directories.
+    #[must_use]
+    pub fn with_system_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.system_dirs = dirs;
+        self
     }
 }
 
@@ -165,6 +189,10 @@ impl Judge for HostPolicy {
 
     fn untrusted(&self) -> Action {
         self.untrusted
+    }
+
+    fn system_dirs(&self) -> &[PathBuf] {
+        &self.system_dirs
     }
 }
 

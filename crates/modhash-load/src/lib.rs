@@ -59,6 +59,7 @@
 //! the `modhash-worker` binary through one hidden entry point.
 
 mod call_error;
+pub mod deps;
 mod escape;
 pub mod host;
 mod inprocess;
@@ -77,7 +78,7 @@ pub use host::{BuildError, DirModule, Host, HostBuilder, LoadDirError, Untrusted
 pub use inprocess::{DynamicLoaderError, OpenError, RawLibrary, SymbolError};
 pub use isolated::{Isolated, SpawnError, StderrLimits, WorkerConfig};
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, UnknownAction, Verdict};
-pub use loader::{Judged, LoadError, Loader, Tainted};
+pub use loader::{process_tainted, Judged, LoadError, Loader, Tainted};
 pub use module::Module;
 pub use protocol::{FatalStage, ProtocolError};
 pub use sandbox::{Landlock, SandboxPolicy, SandboxReport};

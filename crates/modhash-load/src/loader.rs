@@ -3,13 +3,15 @@
 use std::ffi::{c_int, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
 
-use modhash::elf_image::LoadableRanges;
+use modhash::elf_dynamic::Dynamic;
+use modhash::elf_image::{ElfImageError, LoadableRanges};
 use modhash::profile::ProfileError;
 use modhash::{Digest, Profile};
 
+use crate::deps::{Dependencies, JudgedLibrary, Seal};
 use crate::inprocess::{InProcess, OpenError, RawLibrary};
 use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
@@ -67,6 +69,15 @@ pub enum LoadError {
     /// policy judged it.
     #[error("the module was judged by another loader's policy; load or open it with the loader (or Host) that judged it")]
     JudgedElsewhere,
+    /// Untrusted, the policy taints, but a needed library cannot be pinned
+    /// to judged bytes: loading it would run code nobody judged.
+    #[error("refused: the module is {verdict}; a needed library cannot be pinned to judged bytes, so it cannot load even tainted")]
+    Unpinned {
+        /// The verdict, naming the dependency.
+        verdict: Verdict,
+        /// Its digest under the policy's profile.
+        digest: Digest,
+    },
 }
 
 /// A module loaded despite being untrusted, under policy `taint`.
@@ -80,6 +91,18 @@ pub struct Tainted {
     pub verdict: Verdict,
 }
 
+/// Set, never cleared, once any loader is about to map an untrusted module
+/// into this process.
+static PROCESS_TAINTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an untrusted module was ever loaded into this process (policy
+/// `taint`), by any [`Loader`]. Set before the module's constructors run,
+/// so it stays set even if the load then fails, and never cleared:
+/// unloading a module does not undo what its code may have done.
+pub fn process_tainted() -> bool {
+    PROCESS_TAINTED.load(Ordering::SeqCst)
+}
+
 /// A module read once, sealed and judged; none of its code has run.
 #[derive(Debug)]
 pub struct Judged {
@@ -87,18 +110,30 @@ pub struct Judged {
     judged_by: u64,
     path: PathBuf,
     sealed: SealedImage,
+    digest: Digest,
+    /// The verdict on the module and its libraries.
     verdict: Verdict,
+    dependencies: Dependencies,
+    /// Why it has no `elf-image` to map, when it has none.
+    unloadable: Option<ElfImageError>,
 }
 
 impl Judged {
-    /// The policy's verdict on the sealed image.
+    /// The policy's verdict on the sealed image and on every library it
+    /// needs (an untrusted or unpinned library makes it untrusted, named).
     pub fn verdict(&self) -> &Verdict {
         &self.verdict
     }
 
-    /// SHA-256 of the sealed image: the bytes that would be mapped.
+    /// The digest it was judged by, under the policy's profile (under
+    /// `elf-image`, SHA-256 of the sealed image that would be mapped).
     pub fn digest(&self) -> Digest {
-        self.sealed.digest()
+        self.digest
+    }
+
+    /// What satisfies each library it needs (see [`crate::deps`]).
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
     }
 
     /// The path the module was read from (once).
@@ -162,26 +197,6 @@ impl Scratch {
         }
         if self.image.capacity() > SCRATCH_KEEP {
             self.image = Vec::new();
-        }
-    }
-}
-
-/// The bytes `profile` hashes in `file`: borrowed where they are a prefix
-/// of it, else built in `out` (reusing its allocation).
-fn image_of<'a>(
-    profile: Profile,
-    file: &'a [u8],
-    out: &'a mut Vec<u8>,
-) -> Result<&'a [u8], ProfileError> {
-    if profile == Profile::ElfImage {
-        LoadableRanges::parse(file)?.write_image(file, out);
-        return Ok(out);
-    }
-    match profile.hashed_bytes(file)? {
-        std::borrow::Cow::Borrowed(bytes) => Ok(bytes),
-        std::borrow::Cow::Owned(bytes) => {
-            *out = bytes;
-            Ok(out)
         }
     }
 }
@@ -277,36 +292,105 @@ impl<J: Judge> Loader<J> {
         };
         let mut own = Scratch::default();
         let scratch = shared.as_deref_mut().unwrap_or(&mut own);
-        read_module_into(read, self.size_cap, &mut scratch.file)?;
-        let profile = self.judge.profile();
-        let image = image_of(profile, &scratch.file, &mut scratch.image)
-            .map_err(|source| LoadError::Profile { profile, source })?;
-        let sealed = SealedImage::new(image)?;
-        let verdict = self.judge.judge(&Candidate {
-            path: name,
-            file: &scratch.file,
-            digest: sealed.digest(),
-        });
+        let library = self.seal_and_judge(read, name, scratch);
         scratch.trim();
+        drop(shared);
+        let JudgedLibrary {
+            sealed,
+            digest,
+            verdict,
+            dynamic,
+            unloadable,
+        } = library?;
+        let dependencies = Dependencies::resolve(name, &dynamic, self.judge.system_dirs(), self);
         Ok(Judged {
             judged_by: self.id,
             path: name.to_owned(),
             sealed,
+            digest,
+            verdict: dependencies.judge(verdict),
+            dependencies,
+            unloadable,
+        })
+    }
+
+    /// Reads `read` once, seals the canonical `elf-image` of the bytes the
+    /// profile hashes, and judges it as `name`.
+    ///
+    /// Whatever the profile, what is sealed (and later mapped) is the
+    /// `elf-image` image: every profile's digest covers those bytes, and
+    /// bytes outside it (padding between segments, which `mmap` maps with
+    /// the pages around it) are zero, whatever a signature over another
+    /// image left uncovered. Under `elf-image` the digest is taken from the
+    /// sealed bytes; under `file` and `payload` from the snapshot the image
+    /// is derived from, which no one else can write.
+    fn seal_and_judge(
+        &self,
+        read: &Path,
+        name: &Path,
+        scratch: &mut Scratch,
+    ) -> Result<JudgedLibrary, LoadError> {
+        read_module_into(read, self.size_cap, &mut scratch.file)?;
+        let profile = self.judge.profile();
+        let hashed = match profile {
+            Profile::ElfImage => None,
+            other => Some(
+                other
+                    .hashed_bytes(&scratch.file)
+                    .map_err(|source| LoadError::Profile { profile, source })?,
+            ),
+        };
+        let source = hashed.as_deref().unwrap_or(&scratch.file);
+        // Under `file` or `payload` a file without an `elf-image` (a kernel
+        // module) is still judged, but can never be mapped.
+        let (sealed, dynamic, unloadable) = match LoadableRanges::parse(source) {
+            Ok(ranges) => {
+                ranges.write_image(source, &mut scratch.image);
+                let dynamic = Dynamic::try_from(scratch.image.as_slice());
+                (SealedImage::new(&scratch.image)?, dynamic, None)
+            }
+            Err(error) if hashed.is_some() => (
+                SealedImage::new(source)?,
+                Ok(Dynamic::default()),
+                Some(error),
+            ),
+            Err(error) => {
+                return Err(LoadError::Profile {
+                    profile,
+                    source: error.into(),
+                })
+            }
+        };
+        let digest = hashed.map_or(sealed.digest(), |bytes| Digest::sha256(&bytes));
+        let verdict = self.judge.judge(&Candidate {
+            path: name,
+            file: &scratch.file,
+            digest,
+        });
+        Ok(JudgedLibrary {
+            sealed,
+            digest,
             verdict,
+            dynamic,
+            unloadable,
         })
     }
 
     /// Applies the policy to a judged module: loads it in-process, hands
     /// it to a worker, or refuses it; creates its instance with `config`.
     pub fn load_judged(&self, judged: Judged, config: &[u8]) -> Result<Module, LoadError> {
-        let digest = judged.sealed.digest();
+        let digest = judged.digest;
         let backend = match self.placement(&judged)? {
             Placement::Isolated(why) => self.isolate(judged.sealed, config, why)?,
             Placement::InProcess { taint } => {
                 if taint {
                     self.record_taint(&judged.path, digest, &judged.verdict);
                 }
-                Backend::InProcess(InProcess::open(judged.sealed, config)?)
+                Backend::InProcess(InProcess::open_with(
+                    judged.sealed,
+                    judged.dependencies,
+                    config,
+                )?)
             }
         };
         Ok(Module::new(judged.path, digest, judged.verdict, backend))
@@ -317,14 +401,14 @@ impl<J: Judge> Loader<J> {
     /// the policy would isolate is refused ([`LoadError::MustIsolate`]): a
     /// `dlopen` handle cannot be isolated.
     pub fn open_library(&self, judged: Judged, flags: c_int) -> Result<RawLibrary, LoadError> {
-        let digest = judged.sealed.digest();
+        let digest = judged.digest;
         match self.placement(&judged)? {
             Placement::Isolated(why) => Err(LoadError::MustIsolate { why }),
             Placement::InProcess { taint } => {
                 if taint {
                     self.record_taint(&judged.path, digest, &judged.verdict);
                 }
-                Ok(RawLibrary::open(judged.sealed, flags)?)
+                Ok(RawLibrary::open(judged.sealed, judged.dependencies, flags)?)
             }
         }
     }
@@ -334,14 +418,24 @@ impl<J: Judge> Loader<J> {
         if judged.judged_by != self.id {
             return Err(LoadError::JudgedElsewhere);
         }
+        if let Some(error) = &judged.unloadable {
+            return Err(LoadError::Profile {
+                profile: Profile::ElfImage,
+                source: error.clone().into(),
+            });
+        }
         match (judged.verdict.is_trusted(), self.judge.untrusted()) {
             (false, Action::Reject) => Err(LoadError::Rejected {
                 verdict: judged.verdict.clone(),
-                digest: judged.sealed.digest(),
+                digest: judged.digest,
             }),
             _ if self.force_isolation => Ok(Placement::Isolated(FORCE_ISOLATION_ENV)),
             (true, _) => Ok(Placement::InProcess { taint: false }),
             (false, Action::Isolate) => Ok(Placement::Isolated("policy isolate")),
+            (false, Action::Taint) if !judged.dependencies.pinned() => Err(LoadError::Unpinned {
+                verdict: judged.verdict.clone(),
+                digest: judged.digest,
+            }),
             (false, Action::Taint) => Ok(Placement::InProcess { taint: true }),
         }
     }
@@ -350,6 +444,7 @@ impl<J: Judge> Loader<J> {
     /// it, before any of its code (constructors included) runs: a module
     /// that takes the process down is still on record.
     fn record_taint(&self, path: &Path, digest: Digest, verdict: &Verdict) {
+        PROCESS_TAINTED.store(true, Ordering::SeqCst);
         tracing::warn!(path = %path.display(), %digest, %verdict, "loading an untrusted module (policy taint)");
         self.tainted
             .lock()
@@ -379,6 +474,19 @@ impl<J: Judge> Loader<J> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+/// A library a module needs is found and judged exactly as the module is.
+impl<J: Judge> Seal for Loader<J> {
+    fn seal(&self, path: &Path) -> Result<JudgedLibrary, String> {
+        let library = self
+            .seal_and_judge(path, path, &mut Scratch::default())
+            .map_err(|e| e.to_string())?;
+        match &library.unloadable {
+            Some(error) => Err(format!("no elf-image: {error}")),
+            None => Ok(library),
+        }
     }
 }
 
@@ -423,18 +531,6 @@ mod tests {
         scratch.image = Vec::with_capacity(SCRATCH_KEEP + 1);
         scratch.trim();
         assert_eq!(scratch.image.capacity(), 0);
-    }
-
-    #[test]
-    fn prefix_profiles_borrow_the_snapshot() {
-        let file = b"not an ELF file".as_slice();
-        let mut out = Vec::new();
-        let image = image_of(Profile::File, file, &mut out).expect("file profile");
-        assert!(std::ptr::eq(image, file));
-        assert!(matches!(
-            image_of(Profile::ElfImage, file, &mut out),
-            Err(ProfileError::ElfImage(_))
-        ));
     }
 
     #[test]

@@ -84,7 +84,8 @@ impl Module {
         &self.name
     }
 
-    /// SHA-256 of the sealed image that was loaded.
+    /// The digest it was judged by, under the policy's profile (under
+    /// `elf-image`, SHA-256 of the sealed image that was loaded).
     pub fn digest(&self) -> Digest {
         self.digest
     }

@@ -43,12 +43,17 @@ fn keep_rewriting(path: &Path, a: &[u8], b: &[u8], stop: &AtomicBool, writes: &A
     }
 }
 
-#[test]
-fn the_code_that_runs_is_the_code_that_was_verified() {
-    let iterations: u64 = std::env::var("MODHASH_RACE_ITERATIONS")
+/// Loads per test: `MODHASH_RACE_ITERATIONS`, default 200.
+fn iterations() -> u64 {
+    std::env::var("MODHASH_RACE_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(200)
+}
+
+#[test]
+fn the_code_that_runs_is_the_code_that_was_verified() {
+    let iterations = iterations();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("libmodule.so");
     let a = fs::read(common::variant_a()).expect("read");
@@ -109,4 +114,87 @@ fn the_code_that_runs_is_the_code_that_was_verified() {
     }
     assert!(trusted_a > 0, "never loaded A; the race did not happen");
     assert_eq!(loader.tainted().len() as u64, tainted_b + other);
+}
+
+/// The same race on a library the module needs: while the writer rewrites
+/// the helper the module finds through `$ORIGIN`, a module judged trusted
+/// (itself and its helper) always runs helper A, the only helper trusted.
+#[test]
+fn a_dependency_rewritten_during_loads_never_runs_unjudged() {
+    let iterations = iterations();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let helper = d.join("libracehelper.so");
+    let soname = "-Wl,-soname,libracehelper.so";
+    let a_path = common::cc(
+        &d.join("a.so"),
+        "helper.c",
+        &["-DMARKER=\"helper A\"", soname],
+    );
+    let a = fs::read(&a_path).expect("read");
+    let b = common::cc(
+        &d.join("b.so"),
+        "helper.c",
+        &["-DMARKER=\"helper B\"", soname],
+    );
+    let b = fs::read(&b).expect("read");
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "the helpers must differ only in their marker"
+    );
+    fs::write(&helper, &a).expect("write");
+    let lib_dir = format!("-L{}", d.display());
+    let module = common::cc(
+        &d.join("libplugin.so"),
+        "module.c",
+        &[&lib_dir, "-lracehelper", "-Wl,-rpath,$ORIGIN"],
+    );
+    let trusted = [&a, &fs::read(&module).expect("read")]
+        .map(|bytes| Profile::ElfImage.digest(bytes).expect("digest"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (path, a, b) = (helper.clone(), a.clone(), b.clone());
+        let (stop, writes) = (Arc::clone(&stop), Arc::clone(&writes));
+        std::thread::spawn(move || keep_rewriting(&path, &a, &b, &stop, &writes))
+    };
+    let loader = Loader::new(DigestSet::new(Profile::ElfImage, trusted, Action::Taint));
+    let (mut trusted_a, mut tainted, mut failed) = (0u64, 0u64, 0u64);
+    for _ in 0..iterations {
+        let Ok(module) = loader.load(&module) else {
+            failed += 1;
+            continue;
+        };
+        let output = module.call(0, b"").expect("call");
+        if module.trust().is_trusted() {
+            assert_eq!(
+                output, b"helper A",
+                "a trusted module ran an unjudged helper"
+            );
+            trusted_a += 1;
+        } else {
+            assert!(
+                module
+                    .trust()
+                    .to_string()
+                    .contains("dependency libracehelper.so"),
+                "{}",
+                module.trust()
+            );
+            tainted += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    eprintln!(
+        "race (dependency): {iterations} loads against {} helper rewrites: {trusted_a} trusted \
+         ran helper A, {tainted} tainted by their helper, {failed} torn helpers refused",
+        writes.load(Ordering::Relaxed)
+    );
+    assert!(
+        trusted_a > 0,
+        "never loaded with helper A; the race did not happen"
+    );
 }

@@ -16,6 +16,8 @@ pub mod compressed;
 #[cfg(feature = "diff")]
 pub mod diff;
 pub mod digest;
+#[cfg(feature = "dynamic")]
+pub mod elf_dynamic;
 pub mod elf_image;
 pub mod input;
 pub mod linux_trailer;

@@ -169,6 +169,15 @@ pub enum UntrustedReason {
     /// the kernel image's root ([`kernel::KernelPolicy`]).
     #[error("{0}")]
     ModuleHashes(String),
+    /// A library the module needs is untrusted, or cannot be pinned to
+    /// bytes that were judged (see the loader's dependency rule).
+    #[error("dependency {name}: {reason}")]
+    Dependency {
+        /// The needed name (`DT_NEEDED`).
+        name: String,
+        /// Why it is not trusted.
+        reason: String,
+    },
     /// The module's bytes have no digest under the anchored profile.
     #[error("no {profile} digest: {error}")]
     NoDigest {

@@ -7,7 +7,7 @@ use modhash::policy::Verdict;
 use modhash_load::isolated::WorkerConfig;
 use modhash_load::{Action, HostPolicy, LoadError, Loader};
 
-use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::output::{one_line, print_json, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
 /// Load MODULE as HOST would, and print its verdict and module name.
@@ -15,9 +15,13 @@ use crate::trust::TrustArgs;
 /// Reads MODULE once into a sealed memory file, judges it by HOST's anchor
 /// (with --manifest, or a proof appended to MODULE or beside it as
 /// MODULE.proof) and --keys, then loads it in-process, isolates it or
-/// refuses it as --policy says. Prints the verdict and the name the module
-/// reports through the module ABI. Exit 0 if the module loaded, 1 if the
-/// policy refused it, 2 if it is not a loadable module or an input is bad.
+/// refuses it as --policy says. Every library the module needs must be
+/// loaded already, judged like the module (found through its RUNPATH,
+/// `$ORIGIN` being its directory) or a root-owned system library;
+/// LD_LIBRARY_PATH is never used. Prints the verdict and the name the
+/// module reports through the module ABI. Exit 0 if the module loaded, 1 if
+/// the policy refused it, 2 if it is not a loadable module or an input is
+/// bad.
 ///
 /// Isolated modules run in `modhash-worker`, looked for next to the
 /// `modhash` executable, then in the libexec directory fixed at build time
@@ -83,7 +87,9 @@ pub fn run(args: Args) -> CommandResult {
     let loader = Loader::new(judge).with_worker_config(worker);
     let (report_verdict, module) = match loader.load(&args.module) {
         Ok(module) => (module.trust().clone(), Some(module)),
-        Err(LoadError::Rejected { verdict, .. }) => (verdict, None),
+        Err(LoadError::Rejected { verdict, .. } | LoadError::Unpinned { verdict, .. }) => {
+            (verdict, None)
+        }
         Err(error) => return Err(Failure::at(&args.module, error)),
     };
     let report = Report {
@@ -98,12 +104,26 @@ pub fn run(args: Args) -> CommandResult {
         print_json(&report)?;
     } else {
         let how = match (&module, report.isolated, report.tainted) {
-            (None, _, _) => "refused by policy reject".to_owned(),
+            (None, _, _) if matches!(args.policy, PolicyArg::Reject) => {
+                "refused by policy reject".to_owned()
+            }
+            (None, _, _) => {
+                "refused: a library it needs cannot be pinned to judged bytes".to_owned()
+            }
             (Some(m), true, _) => format!("loaded `{}` in an isolated worker", m.name()),
             (Some(m), false, true) => format!("loaded `{}` in-process, tainted", m.name()),
             (Some(m), false, false) => format!("loaded `{}` in-process", m.name()),
         };
-        println!("{}: {}; {how}", args.module.display(), report.verdict);
+        // The verdict can name libraries, whose names come from the
+        // module's bytes.
+        println!(
+            "{}",
+            one_line(&format!(
+                "{}: {}; {how}",
+                args.module.display(),
+                report.verdict
+            ))
+        );
     }
     Ok(Outcome::from_bool(module.is_some()))
 }

@@ -11,6 +11,9 @@ use modhash::policy::{Policy, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
 use modhash::signature::kernel_image::{self, KernelImageError};
 
+use modhash_load::deps::{Dependency, Provider};
+use modhash_load::{Action, HostPolicy, Loader};
+
 use crate::output::{one_line, print_json, progress, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
@@ -52,6 +55,12 @@ pub struct Args {
         conflicts_with = "manifest"
     )]
     proofs: Vec<PathBuf>,
+    /// Also judge the libraries each module needs, as `modhash load` would
+    /// find them now: already loaded (in this process), judged like the
+    /// module (through its RUNPATH, `$ORIGIN` being its directory), or a
+    /// root-owned system library. A module is trusted only if they all are.
+    #[arg(long, conflicts_with = "kernel")]
+    deps: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -65,6 +74,46 @@ struct Report<'a> {
     path: &'a Path,
     #[serde(flatten)]
     verdict: Verdict,
+    /// With --deps: what satisfies each needed library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependencies: Option<Vec<DependencyReport>>,
+}
+
+/// One needed library, for --json.
+#[derive(serde::Serialize)]
+struct DependencyReport {
+    name: String,
+    /// `loaded`, `module`, `system` or `refused`.
+    provider: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+    /// For a module library: the verdict on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<Verdict>,
+    /// For a refused one: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl From<&Dependency> for DependencyReport {
+    fn from(dependency: &Dependency) -> Self {
+        let (provider, path, verdict, reason) = match &dependency.provider {
+            Ok(Provider::Loaded) => ("loaded", None, None, None),
+            Ok(Provider::Module { path, verdict, .. }) => {
+                ("module", Some(path.clone()), Some(verdict.clone()), None)
+            }
+            Ok(Provider::System { path }) => ("system", Some(path.clone()), None, None),
+            Err(error) => ("refused", None, None, Some(error.to_string())),
+            Ok(_) => ("unknown", None, None, None),
+        };
+        Self {
+            name: dependency.name.clone(),
+            provider,
+            path,
+            verdict,
+            reason,
+        }
+    }
 }
 
 pub fn run(args: Args) -> CommandResult {
@@ -89,6 +138,12 @@ pub fn run(args: Args) -> CommandResult {
         }
         None => Judge::Host(args.trust.policy()?),
     };
+    let loader = match (&judge, args.deps) {
+        (Judge::Host(policy), true) => {
+            Some(Loader::new(HostPolicy::new(policy.clone(), Action::Reject)))
+        }
+        _ => None,
+    };
 
     let bar = progress(args.modules.len(), "verifying");
     let reports: Vec<Report<'_>> = args
@@ -97,8 +152,16 @@ pub fn run(args: Args) -> CommandResult {
         .enumerate()
         .map(|(i, path)| {
             let verdict = verdict_for(&judge, path, proofs.get(i));
+            let (verdict, dependencies) = match &loader {
+                Some(loader) => with_dependencies(loader, path, verdict),
+                None => (verdict, None),
+            };
             bar.inc(1);
-            Report { path, verdict }
+            Report {
+                path,
+                verdict,
+                dependencies,
+            }
         })
         .collect();
     bar.finish_and_clear();
@@ -111,6 +174,10 @@ pub fn run(args: Args) -> CommandResult {
                 "{}",
                 one_line(&format!("{}: {}", report.path.display(), report.verdict))
             );
+            // Library names come from the module's bytes: escaped too.
+            for dependency in report.dependencies.iter().flatten() {
+                println!("  needs {}", one_line(&human(dependency)));
+            }
         }
     }
     Ok(Outcome::from_bool(all_trusted))
@@ -168,6 +235,52 @@ fn verdict_for(judge: &Judge, path: &Path, proof: Option<&InclusionProof>) -> Ve
             };
             policy.decide_module(path, &bytes, proof.or(travelling.as_ref()))
         }
+    }
+}
+
+/// `verdict`, made untrusted by the libraries `path` needs that are not,
+/// and what satisfies each of them.
+fn with_dependencies(
+    loader: &Loader<HostPolicy>,
+    path: &Path,
+    verdict: Verdict,
+) -> (Verdict, Option<Vec<DependencyReport>>) {
+    match loader.judge(path) {
+        Ok(judged) => {
+            let dependencies = judged.dependencies();
+            let reports = dependencies
+                .found
+                .iter()
+                .map(DependencyReport::from)
+                .collect();
+            (dependencies.judge(verdict), Some(reports))
+        }
+        Err(error) => {
+            let mut reasons = match verdict {
+                Verdict::Untrusted { reasons } => reasons,
+                _ => Vec::new(),
+            };
+            reasons.push(UntrustedReason::Unreadable(format!(
+                "its dependencies cannot be read: {error}"
+            )));
+            (Verdict::Untrusted { reasons }, Some(Vec::new()))
+        }
+    }
+}
+
+/// One dependency line of the human output.
+fn human(dependency: &DependencyReport) -> String {
+    let name = &dependency.name;
+    match (
+        dependency.provider,
+        &dependency.path,
+        &dependency.verdict,
+        &dependency.reason,
+    ) {
+        (_, Some(path), Some(verdict), _) => format!("{name}: {}: {verdict}", path.display()),
+        (_, Some(path), None, _) => format!("{name}: system library {}", path.display()),
+        (_, None, _, Some(reason)) => format!("{name}: refused: {reason}"),
+        (provider, ..) => format!("{name}: {provider}"),
     }
 }
 

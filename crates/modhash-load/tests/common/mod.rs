@@ -87,9 +87,15 @@ pub fn c_module(dir: &Path) -> PathBuf {
 /// Compiles the C module `source` into the shared object `out` with the
 /// system C compiler (`CC`, else `cc`), warnings as errors.
 pub fn compile_c(source: &Path, out: &Path) -> PathBuf {
+    compile_c_with(source, out, &[])
+}
+
+/// [`compile_c`] with `args` after the source: defines, `-soname`,
+/// libraries, run paths.
+pub fn compile_c_with(source: &Path, out: &Path, args: &[&str]) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-    let status = Command::new(cc)
+    let output = Command::new(cc)
         .args([
             "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
         ])
@@ -97,9 +103,15 @@ pub fn compile_c(source: &Path, out: &Path) -> PathBuf {
         .arg("-o")
         .arg(out)
         .arg(source)
-        .status()
+        .args(args)
+        .output()
         .expect("run the C compiler (set CC, or install gcc)");
-    assert!(status.success(), "compiling {} failed", source.display());
+    assert!(
+        output.status.success(),
+        "compiling {} failed: {}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     out.to_owned()
 }
 
@@ -126,6 +138,12 @@ pub fn assert_failures_reach_the_host(
         other => panic!("expected a module error, got {other:?}"),
     }
     assert_eq!(call(1, b"still").expect("call after failures"), b"still");
+}
+
+/// Compiles `tests/c/<source>` into the shared object `out` ([`compile_c_with`]).
+pub fn cc(out: &Path, source: &str, args: &[&str]) -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
+    compile_c_with(&here.join(source), out, args)
 }
 
 /// How long `f` takes.
