@@ -14,7 +14,6 @@
 mod commands;
 mod files;
 mod output;
-mod tree;
 mod trust;
 
 use std::process::ExitCode;
@@ -27,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[command(
     after_help = "Exit status: 0 success, 1 a negative answer (untrusted, differs), 2 bad usage or bad input."
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +47,8 @@ enum Command {
     Kernel(commands::kernel::Args),
     Strip(commands::strip::Args),
     Load(commands::load::Args),
+    Completions(commands::completions::Args),
+    Man(commands::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +68,8 @@ fn main() -> ExitCode {
         Command::Kernel(args) => commands::kernel::run(args),
         Command::Strip(args) => commands::strip::run(args),
         Command::Load(args) => commands::load::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
     };
     output::exit(result)
 }

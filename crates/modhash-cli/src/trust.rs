@@ -11,7 +11,8 @@ use modhash::signature::Keyring;
 use crate::commands::root::read_manifest;
 use crate::output::Failure;
 
-/// What the host trusts.
+/// What the host trusts: an anchor (`--host`), keys (`--keys`) or both;
+/// neither would trust nothing.
 #[derive(Debug, clap::Args)]
 pub struct TrustArgs {
     /// The host binary whose anchor decides.

@@ -323,7 +323,13 @@ fn hostile_headers_leave_no_partial_output() {
         let before = listing(&tree);
 
         let module = Path::new("tree").join(name);
-        let out = modhash(dir.path(), ["manifest", "-o", "m", "tree"]);
+        // Profile elf-image, whose header parsing these files attack; under
+        // auto an empty file would get profile `file` and the tree be
+        // refused as mixed instead.
+        let out = modhash(
+            dir.path(),
+            ["manifest", "-p", "elf-image", "-o", "m", "tree"],
+        );
         assert_bad_input(&out, &module, &format!("manifest with {name}"));
         let out = modhash(
             dir.path(),
@@ -341,6 +347,8 @@ fn hostile_headers_leave_no_partial_output() {
             dir.path(),
             [
                 "sign".as_ref(),
+                "-p".as_ref(),
+                "elf-image".as_ref(),
                 "--key".as_ref(),
                 key.as_os_str(),
                 module.as_os_str(),

@@ -149,7 +149,7 @@ fn build() -> (PathBuf, PathBuf) {
             "-p",
             "modhash-test-variant",
             "-p",
-            "modhash-load",
+            "modhash-cli",
         ])
         .status()
         .expect("run cargo build");

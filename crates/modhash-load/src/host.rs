@@ -41,7 +41,7 @@ use modhash::signature::{KeyError, Keyring};
 use modhash::{Anchor, Digest, Manifest, Profile};
 
 use crate::inprocess::RawLibrary;
-use crate::isolated::WorkerConfig;
+use crate::isolated::{SpawnError, WorkerConfig};
 use crate::judge::{Action, HostPolicy, Verdict};
 use crate::loader::{Judged, LoadError, Loader, Tainted};
 use crate::module::Module;
@@ -465,10 +465,20 @@ fn keyring(keys: &[KeySource]) -> Result<Keyring, BuildError> {
 
 /// Checks that the worker executable exists and may be executed.
 fn check_worker(worker: &WorkerConfig, why: &'static str) -> Result<(), BuildError> {
-    let path = worker.worker_path().map_err(|source| BuildError::Worker {
-        path: PathBuf::from(crate::isolated::WORKER_NAME),
-        why,
-        source,
+    let path = worker.worker_path().map_err(|error| match error {
+        SpawnError::NotInstalled { beside, libexec } => BuildError::Worker {
+            path: beside,
+            why,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("not installed here nor in {}", libexec.display()),
+            ),
+        },
+        other => BuildError::Worker {
+            path: PathBuf::from(crate::isolated::WORKER_NAME),
+            why,
+            source: std::io::Error::other(other.to_string()),
+        },
     })?;
     let fail = |source| BuildError::Worker {
         path: path.clone(),

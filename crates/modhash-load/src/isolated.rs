@@ -36,8 +36,19 @@ use crate::stderr::Forwarder;
 pub use crate::stderr::StderrLimits;
 
 /// The worker executable's file name, looked up next to the host's
-/// executable unless [`WorkerConfig::worker`] says where it is.
+/// executable, then in [`LIBEXEC_DIR`], unless [`WorkerConfig::worker`]
+/// says where it is.
 pub const WORKER_NAME: &str = "modhash-worker";
+
+/// Where the worker is looked for when it is not next to the host's
+/// executable: relative to the executable's directory, or absolute.
+/// Distributions that keep helpers out of `bin/` set it at build time with
+/// the `MODHASH_LIBEXEC_DIR` environment variable; fixed in the binary, so
+/// nothing at run time can choose what runs an untrusted module.
+pub const LIBEXEC_DIR: &str = match option_env!("MODHASH_LIBEXEC_DIR") {
+    Some(dir) => dir,
+    None => "../libexec/modhash",
+};
 
 /// How long a dropped module's worker gets to destroy its instance and exit
 /// before it is killed.
@@ -62,7 +73,7 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 #[non_exhaustive]
 pub struct WorkerConfig {
     /// The worker executable; `None` looks for [`WORKER_NAME`] in the
-    /// directory of the host's executable.
+    /// directory of the host's executable, then in [`LIBEXEC_DIR`].
     pub worker: Option<PathBuf>,
     /// Longest a call may take before the worker is killed; `None` waits
     /// for ever (the sandbox's CPU-time limit still applies).
@@ -95,10 +106,10 @@ impl Default for WorkerConfig {
 
 impl WorkerConfig {
     /// The worker executable this configuration runs.
-    pub(crate) fn worker_path(&self) -> std::io::Result<PathBuf> {
+    pub(crate) fn worker_path(&self) -> Result<PathBuf, SpawnError> {
         match &self.worker {
             Some(path) => Ok(path.clone()),
-            None => default_worker_path(),
+            None => installed_worker(),
         }
     }
 }
@@ -108,13 +119,21 @@ impl WorkerConfig {
 #[non_exhaustive]
 pub enum SpawnError {
     /// The worker executable was not found or could not be run.
-    #[error("cannot run the isolation worker {path}: {source}; install {WORKER_NAME} next to the host executable or set WorkerConfig::worker")]
+    #[error("cannot run the isolation worker {path}: {source}; give the path of an installed {WORKER_NAME} (WorkerConfig::worker, `modhash load --worker`)")]
     Exec {
         /// The path tried.
         path: PathBuf,
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// No worker was given and none is installed where it is looked for.
+    #[error("the isolation worker {WORKER_NAME} is not installed: not in {} nor in {}; install it there (`cargo install modhash-cli` puts it next to `modhash`) or give its path (WorkerConfig::worker, `modhash load --worker`)", .beside.display(), .libexec.display())]
+    NotInstalled {
+        /// Next to the host's executable.
+        beside: PathBuf,
+        /// In [`LIBEXEC_DIR`].
+        libexec: PathBuf,
     },
     /// Creating the socket pair, pipe or frames failed.
     #[error("cannot set up the isolation worker: {0}")]
@@ -272,7 +291,7 @@ impl Worker {
         config: &[u8],
         settings: &WorkerConfig,
     ) -> Result<(Self, String), SpawnError> {
-        let path = settings.worker_path().map_err(SpawnError::Setup)?;
+        let path = settings.worker_path()?;
         let setup = |e: rustix::io::Errno| SpawnError::Setup(e.into());
         let (host_end, worker_end) = socketpair(
             AddressFamily::UNIX,
@@ -665,9 +684,18 @@ fn spawner_gone() -> std::io::Error {
     std::io::Error::other("the worker spawner thread is gone")
 }
 
-/// The worker next to the host executable.
-fn default_worker_path() -> std::io::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
+/// The installed worker: next to the host executable, then in
+/// [`LIBEXEC_DIR`].
+fn installed_worker() -> Result<PathBuf, SpawnError> {
+    let exe = std::env::current_exe().map_err(SpawnError::Setup)?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    Ok(dir.join(WORKER_NAME))
+    let beside = dir.join(WORKER_NAME);
+    let libexec = dir.join(LIBEXEC_DIR).join(WORKER_NAME);
+    if beside.is_file() {
+        Ok(beside)
+    } else if libexec.is_file() {
+        Ok(libexec)
+    } else {
+        Err(SpawnError::NotInstalled { beside, libexec })
+    }
 }

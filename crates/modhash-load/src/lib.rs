@@ -83,8 +83,10 @@ pub use module::Module;
 pub use protocol::{FatalStage, ProtocolError};
 pub use sandbox::{Landlock, SandboxPolicy, SandboxReport};
 
-/// The `modhash-worker` program: the binary's whole `main`. Not for hosts;
-/// it assumes the process was started by [`Isolated::spawn`].
+/// The `modhash-worker` program: the whole `main` of a worker executable
+/// (modhash-cli's, or one a host ships),
+/// `fn main() -> ExitCode { modhash_load::worker_main() }`. It assumes the
+/// process was started by [`Isolated::spawn`].
 #[doc(hidden)]
 pub fn worker_main() -> std::process::ExitCode {
     worker::main()

@@ -381,7 +381,7 @@ fn an_isolated_module_gets_no_library_from_beside_it() {
     helper(dir.path(), "helper A", &[&define]);
     let module = module(dir.path(), "libplugin.so", &["-Wl,-rpath,$ORIGIN"]);
     let mut worker = modhash_load::isolated::WorkerConfig::default();
-    worker.worker = Some(env!("CARGO_BIN_EXE_modhash-worker").into());
+    worker.worker = Some(common::worker().into());
     let loader = loader(&[], Action::Isolate).with_worker_config(worker);
     match loader.load(&module) {
         Err(LoadError::Isolation { source, .. }) => {

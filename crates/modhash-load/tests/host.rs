@@ -55,7 +55,7 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
 
 fn worker() -> WorkerConfig {
     let mut config = WorkerConfig::default();
-    config.worker = Some(env!("CARGO_BIN_EXE_modhash-worker").into());
+    config.worker = Some(common::worker().into());
     config
 }
 

@@ -70,7 +70,7 @@ fn hostile() -> &'static Path {
 
 fn spawn() -> Isolated {
     let mut settings = WorkerConfig::default();
-    settings.worker = Some(env!("CARGO_BIN_EXE_modhash-worker").into());
+    settings.worker = Some(common::worker().into());
     settings.call_timeout = Some(Duration::from_secs(30));
     settings.sandbox.landlock_abi = Some(5);
     let bytes = std::fs::read(hostile()).expect("read module");

@@ -53,7 +53,7 @@ fn hostile(name: &str) -> PathBuf {
 
 fn settings() -> WorkerConfig {
     let mut settings = WorkerConfig::default();
-    settings.worker = Some(env!("CARGO_BIN_EXE_modhash-worker").into());
+    settings.worker = Some(common::worker().into());
     settings.call_timeout = Some(Duration::from_secs(5));
     // Small, so the unbounded allocation ends fast.
     settings.sandbox.address_space = Some(256 << 20);
@@ -234,14 +234,12 @@ fn a_worker_outlives_the_thread_that_started_it() {
 fn the_worker_refuses_to_run_without_its_host() {
     // A worker whose host is not its parent (the host died before the
     // worker armed PR_SET_PDEATHSIG) exits at once, before reading anything.
-    let status = Command::new(env!("CARGO_BIN_EXE_modhash-worker"))
+    let status = Command::new(common::worker())
         .args(["--host-pid", "1"])
         .status()
         .expect("run worker");
     assert_eq!(status.code(), Some(3));
-    let status = Command::new(env!("CARGO_BIN_EXE_modhash-worker"))
-        .status()
-        .expect("run worker");
+    let status = Command::new(common::worker()).status().expect("run worker");
     assert_eq!(status.code(), Some(4));
 }
 

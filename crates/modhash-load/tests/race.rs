@@ -25,10 +25,10 @@ fn keep_rewriting(path: &Path, a: &[u8], b: &[u8], stop: &AtomicBool, writes: &A
     let staging = path.with_extension("new");
     let mut round = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let bytes = if round % 2 == 0 { a } else { b };
+        let bytes = if round.is_multiple_of(2) { a } else { b };
         match round % 16 {
             15 => fs::write(path, bytes).expect("truncate and rewrite module"),
-            r if r % 2 == 0 => {
+            r if r.is_multiple_of(2) => {
                 fs::write(&staging, bytes).expect("write staging file");
                 fs::rename(&staging, path).expect("replace module");
             }

@@ -29,7 +29,7 @@ pub use elf::{ElfDifferences, RegionDifference, Span};
 use crate::compressed;
 use crate::input::{self, ReadError};
 use crate::linux_trailer;
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileRule};
 
 /// Bytes compared per read when streaming two files: small enough that both
 /// buffers stay in the CPU cache. Reading whole files into fresh buffers
@@ -166,17 +166,17 @@ pub struct CompareError {
     pub error: ReadError,
 }
 
-/// Compares the files at `a` and `b` under `profile`, with the same result
-/// as [`compare_files`] on their contents.
+/// Compares the files at `a` and `b` under the profile `rule` gives them,
+/// with the same result as [`compare_files_by_rule`] on their contents.
 ///
 /// Each file is opened once through [`input::open_regular`] (non-blocking,
 /// checked on the descriptor, at most [`input::DEFAULT_MAX_LEN`] bytes).
-/// The common answers, `Identical` and (for `payload`)
+/// The common answers, `Identical` and (for `payload` and `auto`)
 /// `IdenticalExceptSignature`, are found by streaming both files through
 /// two small buffers, stopping at the first difference; only pairs that
 /// differ, or whose trailer lies beyond the last few KiB, are read whole to
 /// say where they differ.
-pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison, CompareError> {
+pub fn compare_paths(rule: ProfileRule, a: &Path, b: &Path) -> Result<Comparison, CompareError> {
     let on = |side| move |error| CompareError { side, error };
     let (file_a, len_a) = input::open_regular(a, input::DEFAULT_MAX_LEN).map_err(on(Side::A))?;
     let (file_b, len_b) = input::open_regular(b, input::DEFAULT_MAX_LEN).map_err(on(Side::B))?;
@@ -188,9 +188,14 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
             detail: None,
         });
     }
-    if profile == Profile::Payload
-        && (is_compressed(&file_a, len_a) || is_compressed(&file_b, len_b))
-    {
+    // Under `auto`, files whose bytes before a trailer are equal are equal
+    // under whichever profile they get: `payload` hashes just those bytes,
+    // and `elf-image` none beyond them.
+    let payload_like = matches!(
+        rule,
+        ProfileRule::Auto | ProfileRule::Fixed(Profile::Payload)
+    );
+    if payload_like && (is_compressed(&file_a, len_a) || is_compressed(&file_b, len_b)) {
         // A compressed kernel module is compared as the kernel loads it.
         let whole = |file: &File, len: u64, side: Side| {
             let bytes = input::read_opened(file, len).map_err(on(side))?;
@@ -204,9 +209,9 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
         };
         let whole_a = whole(&file_a, len_a, Side::A)?;
         let whole_b = whole(&file_b, len_b, Side::B)?;
-        return Ok(compare_files(profile, &whole_a, &whole_b));
+        return Ok(compare_files_by_rule(rule, &whole_a, &whole_b));
     }
-    if profile == Profile::Payload {
+    if payload_like {
         let payload_a = payload_len(&file_a, len_a, &mut buffers.0).map_err(on(Side::A))?;
         let payload_b = payload_len(&file_b, len_b, &mut buffers.1).map_err(on(Side::B))?;
         if let (Some(pa), Some(pb)) = (payload_a, payload_b) {
@@ -221,7 +226,21 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
     // Positional reads leave both files at their start.
     let whole_a = input::read_opened(&file_a, len_a).map_err(on(Side::A))?;
     let whole_b = input::read_opened(&file_b, len_b).map_err(on(Side::B))?;
-    Ok(compare_files(profile, &whole_a, &whole_b))
+    Ok(compare_files_by_rule(rule, &whole_a, &whole_b))
+}
+
+/// [`compare_files`] under the profile `rule` gives the files; two files
+/// that `auto` gives different profiles differ as whole files.
+pub fn compare_files_by_rule(rule: ProfileRule, a: &[u8], b: &[u8]) -> Comparison {
+    let (profile_a, profile_b) = (rule.resolve(a), rule.resolve(b));
+    if profile_a != profile_b && a != b {
+        return whole_files_differ(
+            a,
+            b,
+            format!("auto gives A profile {profile_a} but B profile {profile_b}"),
+        );
+    }
+    compare_files(profile_a, a, b)
 }
 
 /// Whether a `len`-byte file starts like a compressed kernel module.
@@ -436,13 +455,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn auto_compares_files_it_gives_different_profiles_whole() {
+        let mut shared_object = b"\x7fELF\x02\x01".to_vec();
+        shared_object.resize(16, 0);
+        shared_object.extend_from_slice(&3u16.to_le_bytes());
+        let c = compare_files_by_rule(ProfileRule::Auto, &shared_object, b"text\n");
+        assert_eq!(c.class, Class::Differs);
+        let Some(Detail::Contents(d)) = c.detail else {
+            panic!("expected a content difference, got {:?}", c.detail);
+        };
+        let reason = d.whole_files_because.unwrap_or_default();
+        assert_eq!(reason, "auto gives A profile elf-image but B profile file");
+    }
+
     /// Writes `a` and `b` to two files and compares them by path.
     fn compare_written(profile: Profile, a: &[u8], b: &[u8]) -> Comparison {
         let dir = tempfile::tempdir().expect("temporary directory");
         let (path_a, path_b) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::write(&path_a, a).expect("write a");
         std::fs::write(&path_b, b).expect("write b");
-        compare_paths(profile, &path_a, &path_b).expect("compare")
+        compare_paths(ProfileRule::Fixed(profile), &path_a, &path_b).expect("compare")
     }
 
     /// Bytes that differ from one chunk to the next, longer than several
@@ -493,12 +526,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let present = dir.path().join("present");
         std::fs::write(&present, b"x").expect("write");
-        let err = compare_paths(Profile::Payload, &present, &dir.path().join("missing"))
-            .expect_err("B is missing");
+        let err = compare_paths(
+            ProfileRule::Fixed(Profile::Payload),
+            &present,
+            &dir.path().join("missing"),
+        )
+        .expect_err("B is missing");
         assert_eq!(err.side, Side::B);
         assert!(matches!(err.error, ReadError::NotFound));
-        let err =
-            compare_paths(Profile::Payload, dir.path(), &present).expect_err("A is a directory");
+        let err = compare_paths(ProfileRule::Fixed(Profile::Payload), dir.path(), &present)
+            .expect_err("A is a directory");
         assert_eq!(err.side, Side::A);
     }
 

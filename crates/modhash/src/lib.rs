@@ -30,8 +30,10 @@ pub mod proof;
 #[cfg(feature = "seal")]
 pub mod seal;
 pub mod signature;
+#[cfg(feature = "tree")]
+pub mod tree;
 
 pub use anchor::Anchor;
 pub use digest::Digest;
 pub use manifest::Manifest;
-pub use profile::Profile;
+pub use profile::{Profile, ProfileRule};

@@ -7,11 +7,12 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use modhash::diff::{self, Class, Comparison, ContentDifference, Detail, RegionDifference, Span};
-use modhash::Profile;
+use modhash::ProfileRule;
 use rayon::prelude::*;
 
+use crate::files::include;
 use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
-use crate::tree::{describe_io, include_set, walk, Entry, EntryKind};
+use modhash::tree::{describe_io, walk, Entry, EntryKind};
 
 /// Most sections or segments listed per file in human output; `--json`
 /// lists them all.
@@ -26,11 +27,12 @@ const MAX_REGIONS_SHOWN: usize = 20;
 /// otherwise, 2 on bad input.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which bytes must be equal: payload (all but an appended module
+    /// Which bytes must be equal: auto (each file's own profile, as
+    /// `modhash hash` gives it), payload (all but an appended module
     /// signature or modhash trailer), elf-image (the loadable image) or
     /// file (every byte).
-    #[arg(long, short, default_value = "payload")]
-    profile: Profile,
+    #[arg(long, short, default_value_t)]
+    profile: ProfileRule,
     /// Only compare files whose path relative to A and B matches this glob
     /// (repeatable), e.g. `--include '*.ko'`.
     #[arg(long = "include", value_name = "GLOB")]
@@ -72,7 +74,7 @@ enum Sides {
 struct Report<'a> {
     a: &'a Path,
     b: &'a Path,
-    profile: Profile,
+    profile: ProfileRule,
     /// Whether every pair is identical or identical except signature.
     same: bool,
     counts: Counts,
@@ -143,7 +145,7 @@ pub fn run(args: Args) -> CommandResult {
 fn compare(
     a: &Path,
     b: &Path,
-    profile: Profile,
+    profile: ProfileRule,
     includes: &[String],
 ) -> Result<Vec<PairReport>, Failure> {
     let is_dir = |path: &Path| {
@@ -153,14 +155,15 @@ fn compare(
     };
     let planned = match (is_dir(a)?, is_dir(b)?) {
         (true, true) => {
-            let include = include_set(includes)?;
+            let include = include(includes)?;
             let walk_included = |root: &Path| -> Result<Vec<Entry>, Failure> {
-                let mut entries = walk(root, include.as_ref())?;
+                let mut entries = walk(root, &include).map_err(Failure::usage)?;
                 // With --include, only what matches is compared: a directory
                 // that does not match is no difference of its own, its
                 // matching contents are paired one by one.
-                if let Some(set) = &include {
-                    entries.retain(|e| e.kind != EntryKind::Directory || set.is_match(&e.relative));
+                if !includes.is_empty() {
+                    entries
+                        .retain(|e| e.kind != EntryKind::Directory || include.matches(&e.relative));
                 }
                 Ok(entries)
             };
@@ -254,7 +257,7 @@ fn ancestors(relative: &str) -> impl Iterator<Item = &str> {
         .map(|(i, _)| relative.get(..i).unwrap_or_default())
 }
 
-fn compare_pair(p: Planned, profile: Profile) -> Result<PairReport, Failure> {
+fn compare_pair(p: Planned, profile: ProfileRule) -> Result<PairReport, Failure> {
     let (kind_a, kind_b, comparison) = match &p.sides {
         Sides::OnlyA(a) => (Some(a.kind), None, structural(Class::OnlyInA)),
         Sides::OnlyB(b) => (None, Some(b.kind), structural(Class::OnlyInB)),
@@ -270,7 +273,7 @@ fn compare_pair(p: Planned, profile: Profile) -> Result<PairReport, Failure> {
 }
 
 /// Compares what two trees hold at the same path.
-fn compare_both(a: &Entry, b: &Entry, profile: Profile) -> Result<Comparison, Failure> {
+fn compare_both(a: &Entry, b: &Entry, profile: ProfileRule) -> Result<Comparison, Failure> {
     if a.kind != b.kind {
         return Ok(structural(Class::TypeDiffers));
     }

@@ -1,24 +1,32 @@
-//! `modhash hash`: the digest of files under one profile.
+//! `modhash hash`: the digest of files, each under the profile the rule
+//! gives it.
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use modhash::compressed;
 use modhash::input::ReadBuffer;
-use modhash::{Digest, Profile};
+use modhash::{Digest, Profile, ProfileRule};
 
+use crate::files::digest;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Print the digest of each FILE under a profile (`<hex>  <path>`, as
 /// `sha256sum` does).
+///
+/// The default profile, auto, is the one `modhash manifest` and `modhash
+/// sign` use too, so the digest printed for a file is the one in the
+/// default manifest: elf-image for ELF executables and shared objects,
+/// payload for kernel modules and files with an appended signature or
+/// modhash trailer, file (every byte, as sha256sum) otherwise. --json
+/// names the profile each file got.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which bytes to hash: file, payload (before an appended module
+    /// Which bytes to hash: auto, file, payload (before an appended module
     /// signature or modhash trailer; a .ko.xz, .ko.zst or .ko.gz module
     /// decompressed) or elf-image (the loadable image; stable under strip).
-    #[arg(long, short, default_value = "payload")]
-    profile: Profile,
+    #[arg(long, short, default_value_t)]
+    profile: ProfileRule,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -38,10 +46,10 @@ pub fn run(args: Args) -> CommandResult {
     let mut lines = Vec::with_capacity(args.files.len());
     let mut buffer = ReadBuffer::new();
     for path in &args.files {
-        let digest = digest_file(path, args.profile, &mut buffer)?;
+        let (profile, digest) = digest(path, args.profile, &mut buffer)?;
         lines.push(HashLine {
             path,
-            profile: args.profile,
+            profile,
             digest,
         });
     }
@@ -81,28 +89,4 @@ fn sha256sum_line(digest: &Digest, path: &Path) -> Vec<u8> {
     }
     line.push(b'\n');
     line
-}
-
-/// Reads `path` once, into `buffer`, and digests it under `profile`.
-pub fn digest_file(
-    path: &Path,
-    profile: Profile,
-    buffer: &mut ReadBuffer,
-) -> Result<Digest, Failure> {
-    let bytes = buffer
-        .read_regular(path, modhash::input::DEFAULT_MAX_LEN)
-        .map_err(|e| Failure::at(path, e))?;
-    // `payload` is the kernel module the kernel checks: a compressed one is
-    // hashed decompressed. `file` stays every byte of the file, as sha256sum.
-    let bytes = match profile {
-        Profile::Payload => {
-            compressed::decompress(bytes, compressed::MAX_DECOMPRESSED)
-                .map_err(|e| Failure::at(path, e))?
-                .bytes
-        }
-        _ => std::borrow::Cow::Borrowed(bytes),
-    };
-    profile
-        .digest(&bytes)
-        .map_err(|e| Failure::at(path, format!("profile {profile}: {e}")))
 }

@@ -32,6 +32,8 @@ struct Inspection<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     compressed: Option<CompressedReport>,
     kind: String,
+    /// The profile `auto`, the default of hash, manifest and sign, gives it.
+    auto_profile: Profile,
     trailer: TrailerReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     anchor: Option<String>,
@@ -59,6 +61,9 @@ enum TrailerReport {
         signer: Option<SignerIdentity>,
         #[serde(skip_serializing_if = "Option::is_none")]
         signer_error: Option<String>,
+        /// The same, under the names `modinfo` prints.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        modinfo: Option<Box<Modinfo>>,
     },
     Modhash {
         body_len: usize,
@@ -71,6 +76,55 @@ enum TrailerReport {
     Invalid {
         error: String,
     },
+}
+
+/// A kernel module signature's fields as `modinfo` names and spells them,
+/// so its output and ours can be compared line by line.
+#[derive(serde::Serialize)]
+struct Modinfo {
+    sig_id: &'static str,
+    /// The issuer's common name (its whole name when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<String>,
+    /// The serial number (or subject key identifier) as colon-separated
+    /// uppercase hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sig_key: Option<String>,
+    sig_hashalgo: String,
+}
+
+impl Modinfo {
+    fn of(id_type: u8, signer: &SignerIdentity) -> Self {
+        let common_name = |dn: &str| {
+            dn.split(',')
+                .find_map(|part| part.trim().strip_prefix("CN="))
+                .unwrap_or(dn)
+                .replace('\\', "")
+        };
+        let key = signer
+            .serial
+            .as_deref()
+            .or(signer.subject_key_id.as_deref())
+            .map(|hex| {
+                let hex = hex.to_ascii_uppercase();
+                let pairs: Vec<&str> = hex
+                    .as_bytes()
+                    .chunks(2)
+                    .filter_map(|pair| std::str::from_utf8(pair).ok())
+                    .collect();
+                pairs.join(":")
+            });
+        Modinfo {
+            sig_id: if id_type == linux_trailer::PKEY_ID_PKCS7 {
+                "PKCS#7"
+            } else {
+                "legacy"
+            },
+            signer: signer.issuer.as_deref().map(common_name),
+            sig_key: key,
+            sig_hashalgo: signer.digest.clone(),
+        }
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -112,6 +166,9 @@ pub fn run(args: Args) -> CommandResult {
                 TrailerReport::ModuleSignature {
                     info,
                     payload_len: split.payload.len(),
+                    modinfo: signer
+                        .as_ref()
+                        .map(|s| Box::new(Modinfo::of(info.id_type, s))),
                     signer,
                     signer_error,
                 }
@@ -151,6 +208,10 @@ pub fn run(args: Args) -> CommandResult {
             file_size: file.len(),
         }),
         kind: describe_kind(bytes),
+        auto_profile: match module.compression {
+            Some(_) => Profile::Payload,
+            None => Profile::auto(bytes),
+        },
         trailer,
         anchor,
         module_hashes: module_hashes::image::read(&file)
@@ -176,6 +237,7 @@ fn print_human(i: &Inspection<'_>) {
         );
     }
     println!("kind:    {}", i.kind);
+    println!("profile: {} (auto)", i.auto_profile);
     match &i.trailer {
         TrailerReport::None => println!("trailer: none"),
         TrailerReport::ModuleSignature {
@@ -183,6 +245,7 @@ fn print_human(i: &Inspection<'_>) {
             payload_len,
             signer,
             signer_error,
+            modinfo,
         } => {
             println!(
                 "trailer: Linux module signature, {} bytes of signature, payload {} bytes",
@@ -201,11 +264,16 @@ fn print_human(i: &Inspection<'_>) {
                 info.signer_len,
                 info.key_id_len
             );
-            if let Some(signer) = signer {
-                println!(
-                    "         signer: {signer} ({}, {})",
-                    signer.digest, signer.algorithm
-                );
+            if let (Some(signer), Some(modinfo)) = (signer, modinfo) {
+                println!("         sig_id:       {}", modinfo.sig_id);
+                if let Some(name) = &modinfo.signer {
+                    println!("         signer:       {name}");
+                }
+                if let Some(key) = &modinfo.sig_key {
+                    println!("         sig_key:      {key}");
+                }
+                println!("         sig_hashalgo: {}", modinfo.sig_hashalgo);
+                println!("         sig_algo:     {}", signer.algorithm);
             }
             if let Some(error) = signer_error {
                 println!("         signer: unreadable: {error}");

@@ -14,7 +14,7 @@ use modhash::module_hashes::{leaf_hash, ByteOrder, Root, Tree, ROOT_RECORD_LEN};
 use modhash::Digest;
 
 use crate::commands::seal::write_sealed;
-use crate::files::{write_atomically, MAX_SMALL_FILE};
+use crate::files::{write_output, MAX_SMALL_FILE};
 use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
 
 /// Build and seal the Linux kernel's module hash tree (CONFIG_MODULE_HASHES).
@@ -138,7 +138,7 @@ fn tree(args: TreeArgs) -> CommandResult {
         } else {
             ByteOrder::LittleEndian
         };
-        write_atomically(out, &root.to_record(order))?;
+        write_output(out, &root.to_record(order))?;
     }
     if args.json {
         print_json(&TreeReport {
@@ -166,7 +166,7 @@ fn write_proof(tree: &Tree, module: &Listed, append: bool) -> Result<(), Failure
         .proof(module.pos)
         .ok_or_else(|| Failure::at(&module.path, "no proof for this position"))?;
     if !append {
-        return write_atomically(&merkle_path(&module.path), &proof.to_trailer());
+        return write_output(&merkle_path(&module.path), &proof.to_trailer());
     }
     let file = crate::files::read_module(&module.path)?;
     let decompressed = compressed::decompress(&file, compressed::MAX_DECOMPRESSED)
@@ -191,7 +191,7 @@ fn write_proof(tree: &Tree, module: &Listed, append: bool) -> Result<(), Failure
                 .map_err(|e| Failure::at(&module.path, format!("cannot recompress: {e}")))?,
         ),
     };
-    write_atomically(&module.path, &installed)
+    write_output(&module.path, &installed)
 }
 
 /// `dir/name.merkle` for `dir/name.ko` (or `.ko.xz`, …).

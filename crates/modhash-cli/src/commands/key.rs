@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use modhash::signature::kernel_image::{self, CertificateList, Compression, Distrust, Located};
 use modhash::signature::{libcamera, linux, spki_key_id};
 
-use crate::files::write_atomically;
+use crate::files::write_output;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Work with the public keys `modhash verify --keys` takes.
@@ -140,7 +140,7 @@ fn extract(args: ExtractArgs) -> CommandResult {
         }
         (None, None) => return Err(Failure::usage("give --libcamera or --kernel")),
     };
-    write_atomically(&args.output, &bytes_out)?;
+    write_output(&args.output, &bytes_out)?;
     if args.json {
         print_json(&report)?;
     } else {

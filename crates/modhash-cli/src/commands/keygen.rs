@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use modhash::signature::native::SigningKey;
 
 use crate::commands::sign::public_key_path;
-use crate::files::write_atomically_with_mode;
+use crate::files::write_output_with_mode;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Write a new Ed25519 secret key to NAME (mode 0600) and its public key to
@@ -53,8 +53,8 @@ pub fn run(args: Args) -> CommandResult {
     let key = SigningKey::generate(&args.comment).map_err(Failure::usage)?;
     let secret = key.to_openssh().map_err(Failure::usage)?;
     let public = key.public_openssh().map_err(Failure::usage)?;
-    write_atomically_with_mode(&args.output, secret.as_bytes(), 0o600)?;
-    write_atomically_with_mode(&public_path, format!("{public}\n").as_bytes(), 0o644)?;
+    write_output_with_mode(&args.output, secret.as_bytes(), 0o600)?;
+    write_output_with_mode(&public_path, format!("{public}\n").as_bytes(), 0o644)?;
     let report = Report {
         secret_key: &args.output,
         public_key: &public_path,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use modhash::policy::Verdict;
+use modhash_load::isolated::WorkerConfig;
 use modhash_load::{Action, HostPolicy, LoadError, Loader};
 
 use crate::output::{one_line, print_json, CommandResult, Failure, Outcome};
@@ -18,15 +19,24 @@ use crate::trust::TrustArgs;
 /// loaded already, judged like the module (found through its RUNPATH,
 /// `$ORIGIN` being its directory) or a root-owned system library;
 /// LD_LIBRARY_PATH is never used. Prints the verdict and the name the
-/// module reports through the module ABI. Exit 0 if the module loaded, 1 if the policy refused it, 2 if it is
-/// not a loadable module or an input is bad.
+/// module reports through the module ABI. Exit 0 if the module loaded, 1 if
+/// the policy refused it, 2 if it is not a loadable module or an input is
+/// bad.
+///
+/// Isolated modules run in `modhash-worker`, looked for next to the
+/// `modhash` executable, then in the libexec directory fixed at build time
+/// (`../libexec/modhash` by default); --worker overrides both.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("anchor-or-keys").required(true).multiple(true).args(["host", "keys"])))]
 pub struct Args {
     #[command(flatten)]
     trust: TrustArgs,
     /// What happens to an untrusted module.
     #[arg(long, value_enum, default_value_t = PolicyArg::Reject)]
     policy: PolicyArg,
+    /// The isolation worker executable to use instead of the installed one.
+    #[arg(long, value_name = "PATH")]
+    worker: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -72,7 +82,9 @@ struct Report<'a> {
 
 pub fn run(args: Args) -> CommandResult {
     let judge = HostPolicy::new(args.trust.policy()?, args.policy.into());
-    let loader = Loader::new(judge);
+    let mut worker = WorkerConfig::default();
+    worker.worker = args.worker;
+    let loader = Loader::new(judge).with_worker_config(worker);
     let (report_verdict, module) = match loader.load(&args.module) {
         Ok(module) => (module.trust().clone(), Some(module)),
         Err(LoadError::Rejected { verdict, .. } | LoadError::Unpinned { verdict, .. }) => {

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub mod completions;
 pub mod diff;
 pub mod hash;
 pub mod inspect;
@@ -7,6 +8,7 @@ pub mod kernel;
 pub mod key;
 pub mod keygen;
 pub mod load;
+pub mod man;
 pub mod manifest;
 pub mod proof;
 pub mod root;

@@ -16,23 +16,31 @@ pub struct Args {
     manifest: PathBuf,
 }
 
+/// A manifest's profile, root and sizes, as `root --json` and `manifest
+/// --json` print them.
 #[derive(serde::Serialize)]
-struct RootReport {
+pub struct RootReport {
     profile: modhash::Profile,
     root: modhash::Digest,
     modules: usize,
     leaves: u64,
 }
 
-pub fn run(args: Args) -> CommandResult {
-    let manifest = read_manifest(&args.manifest)?;
-    if args.json {
-        print_json(&RootReport {
+impl RootReport {
+    pub fn of(manifest: &Manifest) -> Self {
+        Self {
             profile: manifest.profile(),
             root: manifest.root(),
             modules: manifest.entries().count(),
             leaves: manifest.leaf_count(),
-        })?;
+        }
+    }
+}
+
+pub fn run(args: Args) -> CommandResult {
+    let manifest = read_manifest(&args.manifest)?;
+    if args.json {
+        print_json(&RootReport::of(&manifest))?;
     } else {
         println!("{}", manifest.root());
     }

@@ -3,11 +3,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use modhash::seal;
+use modhash::{seal, Anchor, Digest, Manifest, Profile};
 
 use crate::commands::root::read_manifest;
-use crate::files::write_atomically_with_mode;
-use crate::output::{CommandResult, Failure, Outcome};
+use crate::files::write_output_with_mode;
+use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Write MANIFEST's root into HOST's anchor slot (in place, or to OUT).
 ///
@@ -25,8 +25,38 @@ pub struct Args {
     /// Only check whether HOST is sealed with the manifest's root.
     #[arg(long)]
     check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
     /// The host executable or library declaring the anchor.
     host: PathBuf,
+}
+
+/// What the host's anchor holds after sealing, or on --check.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    host: &'a Path,
+    /// Whether the anchor holds the manifest's root.
+    sealed_with_manifest: bool,
+    /// The manifest's root, profile and leaf count.
+    root: Digest,
+    profile: Profile,
+    leaves: u64,
+    /// The anchor as found, e.g. `unsealed` or `sealed profile=… count=… root=…`.
+    anchor: String,
+}
+
+impl<'a> Report<'a> {
+    fn of(host: &'a Path, anchor: &Anchor, manifest: &Manifest) -> Self {
+        Self {
+            host,
+            sealed_with_manifest: anchor.anchors(manifest),
+            root: manifest.root(),
+            profile: manifest.profile(),
+            leaves: manifest.leaf_count(),
+            anchor: anchor.to_string(),
+        }
+    }
 }
 
 pub fn run(args: Args) -> CommandResult {
@@ -34,22 +64,28 @@ pub fn run(args: Args) -> CommandResult {
     let host = crate::files::read_module(&args.host)?;
     if args.check {
         let (_, anchor) = seal::read(&host).map_err(|e| Failure::at(&args.host, e))?;
-        return Ok(if anchor.anchors(&manifest) {
+        let report = Report::of(&args.host, &anchor, &manifest);
+        if args.json {
+            print_json(&report)?;
+        } else if report.sealed_with_manifest {
             println!("{}: sealed with {}", args.host.display(), manifest.root());
-            Outcome::Yes
         } else {
             println!(
                 "{}: not sealed with {} (anchor: {anchor})",
                 args.host.display(),
                 manifest.root()
             );
-            Outcome::No
-        });
+        }
+        return Ok(Outcome::from_bool(report.sealed_with_manifest));
     }
     let sealed = seal::seal(&host, &manifest).map_err(|e| Failure::at(&args.host, e))?;
     let out = write_sealed(&args.host, args.output.as_deref(), &sealed)?;
     let (_, anchor) = seal::read(&sealed).map_err(|e| Failure::at(out, e))?;
-    println!("{}: {}", out.display(), anchor);
+    if args.json {
+        print_json(&Report::of(out, &anchor, &manifest))?;
+    } else {
+        println!("{}: {}", out.display(), anchor);
+    }
     Ok(Outcome::Yes)
 }
 
@@ -65,6 +101,6 @@ pub fn write_sealed<'a>(
         .map_err(|e| Failure::at(input, e))?
         .permissions()
         .mode();
-    write_atomically_with_mode(out, sealed, mode)?;
+    write_output_with_mode(out, sealed, mode)?;
     Ok(out)
 }

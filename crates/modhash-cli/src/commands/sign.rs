@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 
 use modhash::signature::native::{self, SigningKey};
 use modhash::signature::sidecar_path;
-use modhash::{Digest, Profile};
+use modhash::{Digest, Profile, ProfileRule};
 
 use modhash::input::ReadBuffer;
 
-use crate::commands::hash::digest_file;
-use crate::files::write_atomically;
+use crate::files::{digest, write_output};
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Sign each MODULE's digest with an Ed25519 key from `modhash keygen`.
@@ -24,14 +23,19 @@ pub struct Args {
     /// The secret key (OpenSSH format, unencrypted).
     #[arg(long, value_name = "NAME")]
     key: PathBuf,
-    /// Which bytes the signature covers: elf-image (survives strip), payload
-    /// (before an appended trailer; use it for kernel modules) or file.
-    #[arg(long, short, default_value = "elf-image")]
-    profile: Profile,
+    /// Which bytes the signature covers: auto (elf-image for ELF
+    /// executables and shared objects, payload for kernel modules and files
+    /// with an appended trailer, file otherwise), elf-image (survives
+    /// strip), payload (before an appended trailer) or file.
+    #[arg(long, short, default_value_t)]
+    profile: ProfileRule,
     /// Write signatures into this directory, named by digest, instead of
     /// next to each module.
     #[arg(long, value_name = "DIR")]
     signtab: Option<PathBuf>,
+    /// Replace existing signature files.
+    #[arg(long)]
+    force: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -67,21 +71,31 @@ pub fn run(args: Args) -> CommandResult {
     let mut reports = Vec::with_capacity(args.modules.len());
     let mut buffer = ReadBuffer::new();
     for module in &args.modules {
-        let digest = digest_file(module, args.profile, &mut buffer)?;
-        let signature = key
-            .sign(args.profile, &digest)
-            .map_err(|e| Failure::at(&args.key, e))?;
+        let (profile, digest) = digest(module, args.profile, &mut buffer)?;
         let path = match &args.signtab {
             Some(dir) => native::signtab_path(dir, &digest),
             None => sidecar_path(module, native::EXTENSION),
         };
-        write_atomically(&path, signature.as_bytes())?;
+        // Checked for every module before any is signed, so a refusal
+        // leaves no signature set half replaced.
+        if !args.force && std::fs::symlink_metadata(&path).is_ok() {
+            return Err(Failure::at(
+                &path,
+                "already exists; pass --force to replace it",
+            ));
+        }
         reports.push(Report {
             module,
-            profile: args.profile,
+            profile,
             digest,
             signature: path,
         });
+    }
+    for report in &reports {
+        let signature = key
+            .sign(report.profile, &report.digest)
+            .map_err(|e| Failure::at(&args.key, e))?;
+        write_output(&report.signature, signature.as_bytes())?;
     }
     if args.json {
         print_json(&reports)?;

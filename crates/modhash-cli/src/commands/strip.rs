@@ -1,12 +1,12 @@
 //! `modhash strip`: remove a kernel module's appended signature.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use modhash::compressed;
 use modhash::signature::linux;
 
-use crate::files::write_atomically;
-use crate::output::{CommandResult, Failure, Outcome};
+use crate::files::write_output;
+use crate::output::{print_json, CommandResult, Failure, Outcome};
 
 /// Remove the appended signature of a Linux kernel module, leaving exactly
 /// the bytes it covered (what the build produced before `sign-file`). A
@@ -20,8 +20,21 @@ pub struct Args {
     /// Write the stripped module here instead of replacing MODULE.
     #[arg(long, short, value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Print what was written and how many bytes were removed, as JSON.
+    #[arg(long)]
+    json: bool,
     /// The signed module.
     module: PathBuf,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    module: &'a Path,
+    output: &'a Path,
+    /// Length of the module without its signature.
+    length: usize,
+    /// How many bytes of signature and trailer were removed.
+    removed: usize,
 }
 
 pub fn run(args: Args) -> CommandResult {
@@ -39,6 +52,15 @@ pub fn run(args: Args) -> CommandResult {
                 .map_err(|e| Failure::at(&args.module, format!("cannot recompress: {e}")))?,
         ),
     };
-    write_atomically(args.output.as_ref().unwrap_or(&args.module), &stripped)?;
+    let output = args.output.as_deref().unwrap_or(&args.module);
+    write_output(output, &stripped)?;
+    if args.json {
+        print_json(&Report {
+            module: &args.module,
+            output,
+            length: payload.len(),
+            removed: module.bytes.len().saturating_sub(payload.len()),
+        })?;
+    }
     Ok(Outcome::Yes)
 }

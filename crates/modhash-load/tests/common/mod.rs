@@ -21,22 +21,43 @@ fn profile_dir() -> PathBuf {
         .to_owned()
 }
 
-/// Builds the workspace's `modhash-test-variant` cdylib with the current
-/// profile (once per process) and returns its path.
+/// Builds `target` of a workspace package with the current profile and
+/// returns the path of `artefact` in the profile's directory.
+fn cargo_build(target: &[&str], artefact: &str) -> PathBuf {
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet"]).args(target);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "building {artefact} failed");
+    let path = profile_dir().join(artefact);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// Builds the workspace's `modhash-test-variant` cdylib (once per process)
+/// and returns its path.
 pub fn variant_a() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "modhash-test-variant"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building the test module failed");
-        let path = profile_dir().join("libmodhash_test_variant.so");
-        assert!(path.is_file(), "{} was not built", path.display());
-        path
+        cargo_build(
+            &["-p", "modhash-test-variant"],
+            "libmodhash_test_variant.so",
+        )
+    })
+}
+
+/// Builds the `modhash-worker` executable that `cargo install` ships (the
+/// modhash-cli package's), once per process, and returns its path.
+pub fn worker() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        cargo_build(
+            &["-p", "modhash-cli", "--bin", "modhash-worker"],
+            "modhash-worker",
+        )
     })
 }
 
