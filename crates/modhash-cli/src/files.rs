@@ -23,6 +23,11 @@ pub fn include(globs: &[String]) -> Result<Include, Failure> {
     Include::globs(globs).map_err(|e| Failure::usage(format!("--include {}: {}", e.glob, e.reason)))
 }
 
+/// Reads and parses a manifest file.
+pub fn read_manifest(path: &Path) -> Result<modhash::Manifest, Failure> {
+    modhash::Manifest::from_file(path).map_err(Failure::naming_its_file)
+}
+
 /// Hashes the file at `path` under the profile `rule` gives it.
 pub fn digest(
     path: &Path,

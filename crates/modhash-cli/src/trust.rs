@@ -8,7 +8,7 @@ use modhash::policy::{HashEvidence, Policy, SignatureTrust};
 use modhash::seal;
 use modhash::signature::Keyring;
 
-use crate::commands::root::read_manifest;
+use crate::files::read_manifest;
 use crate::output::Failure;
 
 /// What the host trusts: an anchor (`--host`), keys (`--keys`) or both;

@@ -7,7 +7,7 @@ use modhash::linux_trailer::append_modhash_trailer;
 use modhash::proof::InclusionProof;
 use modhash::{Digest, Profile};
 
-use crate::commands::root::read_manifest;
+use crate::files::read_manifest;
 use crate::files::write_output;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 

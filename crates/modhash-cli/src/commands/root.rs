@@ -1,10 +1,11 @@
 //! `modhash root`: check a manifest and print its root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use modhash::Manifest;
 
-use crate::output::{print_json, CommandResult, Failure, Outcome};
+use crate::files::read_manifest;
+use crate::output::{print_json, CommandResult, Outcome};
 
 /// Check that MANIFEST is well formed and consistent, and print its root.
 #[derive(Debug, clap::Args)]
@@ -45,9 +46,4 @@ pub fn run(args: Args) -> CommandResult {
         println!("{}", manifest.root());
     }
     Ok(Outcome::Yes)
-}
-
-/// Reads and parses a manifest file.
-pub fn read_manifest(path: &Path) -> Result<Manifest, Failure> {
-    Manifest::from_file(path).map_err(Failure::naming_its_file)
 }

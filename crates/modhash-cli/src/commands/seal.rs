@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use modhash::{seal, Anchor, Digest, Manifest, Profile};
 
-use crate::commands::root::read_manifest;
+use crate::files::read_manifest;
 use crate::files::write_output_with_mode;
 use crate::output::{print_json, CommandResult, Failure, Outcome};
 
