@@ -62,18 +62,7 @@ impl InProcess {
     /// `dlopen`s `image` (running its constructors), checks its ABI table
     /// and creates an instance with `config`.
     pub fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
-        let (fd, path) = unused_path(image.into_fd())?;
-        // SAFETY: loading a library runs its constructors with the full
-        // rights of this process. The caller's policy decided this module may
-        // run here (trusted, or tainted by the host's explicit choice), and
-        // the bytes mapped are the sealed bytes that policy judged.
-        let library = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
-            .map_err(OpenError::Dlopen)?;
-        let loaded = Loaded {
-            library: ManuallyDrop::new(library),
-            path,
-            _fd: Some(fd),
-        };
+        let loaded = Loaded::open(image, RTLD_NOW | RTLD_LOCAL)?;
         let table = loaded.table()?;
         let name = table.name()?.to_owned();
         let instance = table.create(config).map_err(OpenError::Create)?;
@@ -98,9 +87,37 @@ impl InProcess {
     }
 }
 
+/// A judged image opened with `dlopen` for a host that looks its symbols up
+/// itself (a module interface of its own, as libcamera's IPA modules have),
+/// not through the modhash module ABI.
+///
+/// Dropping it `dlclose`s the library; the memfd stays open as long as the
+/// library is loaded.
+#[derive(Debug)]
+pub struct RawLibrary {
+    loaded: Loaded,
+}
+
+impl RawLibrary {
+    /// `dlopen`s exactly the sealed bytes of `image` with `flags`.
+    pub(crate) fn open(image: SealedImage, flags: std::ffi::c_int) -> Result<Self, OpenError> {
+        Loaded::open(image, flags).map(|loaded| Self { loaded })
+    }
+
+    /// The handle `dlopen` returned, for `dlsym`. Valid while `self` lives;
+    /// never pass it to `dlclose`.
+    pub fn handle(&self) -> *mut std::ffi::c_void {
+        self.loaded.handle as *mut std::ffi::c_void
+    }
+}
+
 /// A loaded library, its path and the memfd that keeps the path unique.
 #[derive(Debug)]
 struct Loaded {
+    /// The `dlopen` handle of `library`, as a number so that a module stays
+    /// `Send` and `Sync` (the handle is only ever passed back to the dynamic
+    /// loader, which is thread-safe).
+    handle: usize,
     library: ManuallyDrop<Library>,
     path: String,
     /// Held, never read: its number must stay taken while the library is
@@ -109,6 +126,26 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// `dlopen`s `image` with `flags` as a `/proc/self/fd` path no earlier
+    /// library is known by.
+    fn open(image: SealedImage, flags: std::ffi::c_int) -> Result<Self, OpenError> {
+        let (fd, path) = unused_path(image.into_fd())?;
+        // SAFETY: loading a library runs its constructors with the full
+        // rights of this process. The caller's policy decided this module may
+        // run here (trusted, or tainted by the host's explicit choice), and
+        // the bytes mapped are the sealed bytes that policy judged.
+        let library = unsafe { Library::open(Some(&path), flags) }.map_err(OpenError::Dlopen)?;
+        let handle = library.into_raw();
+        Ok(Self {
+            // SAFETY: `handle` came from `into_raw` just above and is
+            // released only by this value's `Drop`.
+            library: ManuallyDrop::new(unsafe { Library::from_raw(handle) }),
+            handle: handle as usize,
+            path,
+            _fd: Some(fd),
+        })
+    }
+
     fn table(&self) -> Result<Table, OpenError> {
         // SAFETY: the symbol is declared by the ABI as `EntryFn`; a module
         // exporting it with another type is broken in a way no loader can

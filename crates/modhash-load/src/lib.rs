@@ -40,6 +40,7 @@ pub mod module;
 pub mod protocol;
 pub mod sandbox;
 
+pub use inprocess::RawLibrary;
 pub use judge::{Action, Candidate, DigestSet, HostPolicy, Judge, Verdict};
-pub use loader::{LoadError, Loader, Tainted};
+pub use loader::{Judged, LoadError, Loader, Tainted};
 pub use module::{CallError, Module};

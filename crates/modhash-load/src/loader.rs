@@ -1,6 +1,7 @@
 //! The loader: read once, seal, hash, judge, then load, isolate or refuse.
 
-use std::ffi::OsString;
+use std::ffi::{c_int, OsString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, TryLockError};
 
@@ -8,7 +9,7 @@ use modhash::elf_image::LoadableRanges;
 use modhash::profile::ProfileError;
 use modhash::{Digest, Profile};
 
-use crate::inprocess::{InProcess, OpenError};
+use crate::inprocess::{InProcess, OpenError, RawLibrary};
 use crate::isolated::{Isolated, SpawnError, WorkerConfig};
 use crate::judge::{Action, Candidate, Judge, Verdict};
 use crate::memfd::{read_module_into, ImageError, ModuleBytes, SealedImage, DEFAULT_SIZE_CAP};
@@ -51,6 +52,13 @@ pub enum LoadError {
         #[source]
         source: SpawnError,
     },
+    /// The policy runs this module isolated, and it was asked for as a
+    /// `dlopen` handle, which cannot be isolated.
+    #[error("the module must run isolated ({why}); load it as a module instead of opening it with dlopen")]
+    MustIsolate {
+        /// Why it must be isolated.
+        why: &'static str,
+    },
     /// Loading it in-process failed.
     #[error(transparent)]
     Open(#[from] OpenError),
@@ -65,6 +73,39 @@ pub struct Tainted {
     pub digest: Digest,
     /// The verdict (why it is untrusted).
     pub verdict: Verdict,
+}
+
+/// A module read once, sealed and judged; none of its code has run.
+#[derive(Debug)]
+pub struct Judged {
+    path: PathBuf,
+    sealed: SealedImage,
+    verdict: Verdict,
+}
+
+impl Judged {
+    /// The policy's verdict on the sealed image.
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// SHA-256 of the sealed image: the bytes that would be mapped.
+    pub fn digest(&self) -> Digest {
+        self.sealed.digest()
+    }
+
+    /// The path the module was read from (once).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Where a module may run under the policy.
+enum Placement {
+    /// In this process; `taint` when it is untrusted and the policy taints.
+    InProcess { taint: bool },
+    /// In a worker, for this reason.
+    Isolated(&'static str),
 }
 
 /// Loads modules under a policy. See the crate documentation.
@@ -192,7 +233,29 @@ impl<J: Judge> Loader<J> {
         path: impl AsRef<Path>,
         config: &[u8],
     ) -> Result<Module, LoadError> {
+        self.load_judged(self.judge(path)?, config)
+    }
+
+    /// Reads `path` once, seals the profile's image of it and judges the
+    /// sealed bytes. None of the module's code runs; the policy's action
+    /// applies when the result is loaded ([`Loader::load_judged`]) or
+    /// opened ([`Loader::open_library`]).
+    pub fn judge(&self, path: impl AsRef<Path>) -> Result<Judged, LoadError> {
         let path = path.as_ref();
+        self.judge_read(path, path)
+    }
+
+    /// [`Loader::judge`] for a file already open as `fd`: it is read through
+    /// `/proc/self/fd`, which reaches the same file whatever its path is now
+    /// (and leaves the fd's offset alone). `name` is its path, for messages
+    /// and for finding signatures beside it.
+    pub fn judge_fd(&self, fd: BorrowedFd<'_>, name: &Path) -> Result<Judged, LoadError> {
+        let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        self.judge_read(&via, name)
+    }
+
+    /// Reads `read` once, seals and judges it as the module `name`.
+    fn judge_read(&self, read: &Path, name: &Path) -> Result<Judged, LoadError> {
         // Loads on other threads at the same time get buffers of their own.
         let mut shared = match self.scratch.try_lock() {
             Ok(guard) => Some(guard),
@@ -201,56 +264,84 @@ impl<J: Judge> Loader<J> {
         };
         let mut own = Scratch::default();
         let scratch = shared.as_deref_mut().unwrap_or(&mut own);
-        let (sealed, verdict) = self.seal_and_judge(path, scratch)?;
-        scratch.trim();
-        drop(shared);
-        let digest = sealed.digest();
-
-        let backend = match (verdict.is_trusted(), self.judge.untrusted()) {
-            (true, _) if self.force_isolation => {
-                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
-            }
-            (true, _) => Backend::InProcess(InProcess::open(sealed, config)?),
-            (false, Action::Reject) => return Err(LoadError::Rejected { verdict, digest }),
-            (false, Action::Isolate) => self.isolate(sealed, config, "policy isolate")?,
-            (false, Action::Taint) if self.force_isolation => {
-                self.isolate(sealed, config, FORCE_ISOLATION_ENV)?
-            }
-            (false, Action::Taint) => {
-                let backend = Backend::InProcess(InProcess::open(sealed, config)?);
-                tracing::warn!(path = %path.display(), %digest, %verdict, "loaded an untrusted module (policy taint)");
-                self.tainted
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(Tainted {
-                        path: path.to_owned(),
-                        digest,
-                        verdict: verdict.clone(),
-                    });
-                backend
-            }
-        };
-        Ok(Module::new(path.to_owned(), digest, verdict, backend))
-    }
-
-    /// Reads `path` once, seals the profile's image of it and judges the
-    /// sealed bytes.
-    fn seal_and_judge(
-        &self,
-        path: &Path,
-        scratch: &mut Scratch,
-    ) -> Result<(SealedImage, Verdict), LoadError> {
-        read_module_into(path, self.size_cap, &mut scratch.file)?;
+        read_module_into(read, self.size_cap, &mut scratch.file)?;
         let profile = self.judge.profile();
         let image = image_of(profile, &scratch.file, &mut scratch.image)
             .map_err(|source| LoadError::Profile { profile, source })?;
         let sealed = SealedImage::new(image)?;
         let verdict = self.judge.judge(&Candidate {
-            path,
+            path: name,
             file: &scratch.file,
             digest: sealed.digest(),
         });
-        Ok((sealed, verdict))
+        scratch.trim();
+        Ok(Judged {
+            path: name.to_owned(),
+            sealed,
+            verdict,
+        })
+    }
+
+    /// Applies the policy to a judged module: loads it in-process, hands
+    /// it to a worker, or refuses it; creates its instance with `config`.
+    pub fn load_judged(&self, judged: Judged, config: &[u8]) -> Result<Module, LoadError> {
+        let digest = judged.sealed.digest();
+        let backend = match self.placement(&judged)? {
+            Placement::Isolated(why) => self.isolate(judged.sealed, config, why)?,
+            Placement::InProcess { taint } => {
+                let backend = Backend::InProcess(InProcess::open(judged.sealed, config)?);
+                if taint {
+                    self.record_taint(&judged.path, digest, &judged.verdict);
+                }
+                backend
+            }
+        };
+        Ok(Module::new(judged.path, digest, judged.verdict, backend))
+    }
+
+    /// Applies the policy to a judged module and `dlopen`s its sealed image
+    /// with `flags`, for a host that looks its symbols up itself. A module
+    /// the policy would isolate is refused ([`LoadError::MustIsolate`]): a
+    /// `dlopen` handle cannot be isolated.
+    pub fn open_library(&self, judged: Judged, flags: c_int) -> Result<RawLibrary, LoadError> {
+        let digest = judged.sealed.digest();
+        match self.placement(&judged)? {
+            Placement::Isolated(why) => Err(LoadError::MustIsolate { why }),
+            Placement::InProcess { taint } => {
+                let library = RawLibrary::open(judged.sealed, flags)?;
+                if taint {
+                    self.record_taint(&judged.path, digest, &judged.verdict);
+                }
+                Ok(library)
+            }
+        }
+    }
+
+    /// Where the policy lets a judged module run.
+    fn placement(&self, judged: &Judged) -> Result<Placement, LoadError> {
+        match (judged.verdict.is_trusted(), self.judge.untrusted()) {
+            (false, Action::Reject) => Err(LoadError::Rejected {
+                verdict: judged.verdict.clone(),
+                digest: judged.sealed.digest(),
+            }),
+            _ if self.force_isolation => Ok(Placement::Isolated(FORCE_ISOLATION_ENV)),
+            (true, _) => Ok(Placement::InProcess { taint: false }),
+            (false, Action::Isolate) => Ok(Placement::Isolated("policy isolate")),
+            (false, Action::Taint) => Ok(Placement::InProcess { taint: true }),
+        }
+    }
+
+    /// Lists an untrusted module loaded in-process, and logs it.
+    fn record_taint(&self, path: &Path, digest: Digest, verdict: &Verdict) {
+        tracing::warn!(path = %path.display(), %digest, %verdict, "loaded an untrusted module (policy taint)");
+        self.tainted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Tainted {
+                path: path.to_owned(),
+                digest,
+                verdict: verdict.clone(),
+            });
     }
 
     /// Hands a sealed image to an isolated worker.

@@ -14,8 +14,12 @@
 #ifndef MODHASH_ANCHOR_H
 #define MODHASH_ANCHOR_H
 
+#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define MODHASH_ANCHOR_LEN 64
 #define MODHASH_ANCHOR_VERSION 1
@@ -24,7 +28,7 @@ enum modhash_profile {
 	MODHASH_PROFILE_NONE = 0,
 	MODHASH_PROFILE_FILE = 1,
 	MODHASH_PROFILE_PAYLOAD = 2,
-	MODHASH_PROFILE_ELF_IMAGE = 3,
+	MODHASH_PROFILE_ELF_IMAGE = 3
 };
 
 struct modhash_anchor {
@@ -38,16 +42,32 @@ struct modhash_anchor {
 	unsigned char root[32];   /* Merkle root, zero when unsealed */
 };
 
-_Static_assert(sizeof(struct modhash_anchor) == MODHASH_ANCHOR_LEN,
-	       "modhash anchor record must be 64 bytes");
+/*
+ * The record is exactly 64 bytes. C99 has no static assertion and C++ spells
+ * it differently from C11, so the check is an array whose size would be
+ * negative otherwise: it compiles the same in every language and standard.
+ */
+typedef char modhash_anchor_is_64_bytes
+	[sizeof(struct modhash_anchor) == MODHASH_ANCHOR_LEN ? 1 : -1];
 
-/* Declares the host's one anchor, unsealed, in its own section. */
+/*
+ * Declares the host's one anchor, unsealed, in its own section. The
+ * initialiser is positional and the magic spelled byte by byte because C++
+ * before C++20 has no designated initialisers and rejects a 16-byte array
+ * initialised from a 17-byte string literal.
+ */
 #define MODHASH_ANCHOR(name)                                               \
 	__attribute__((section(".modhash_anchor"), used, aligned(8)))       \
 	const struct modhash_anchor name = {                                \
-		.magic = "\x89MODHASH-ANCHOR\n",                            \
-		.version = { MODHASH_ANCHOR_VERSION, 0 },                   \
-		.alg = 1,                                                   \
+		{ 0x89, 'M', 'O', 'D', 'H', 'A', 'S', 'H',                  \
+		  '-', 'A', 'N', 'C', 'H', 'O', 'R', '\n' },                \
+		{ MODHASH_ANCHOR_VERSION, 0 },                              \
+		MODHASH_PROFILE_NONE,                                       \
+		1,                                                          \
+		0,                                                          \
+		{ 0, 0, 0 },                                                \
+		{ 0 },                                                      \
+		{ 0 },                                                      \
 	}
 
 /*
@@ -61,8 +81,13 @@ static inline void modhash_anchor_read(const struct modhash_anchor *anchor,
 	const volatile unsigned char *src =
 		(const volatile unsigned char *)anchor;
 	unsigned char *dst = (unsigned char *)out;
-	for (size_t i = 0; i < sizeof(*out); i++)
+	size_t i;
+	for (i = 0; i < sizeof(*out); i++)
 		dst[i] = src[i];
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MODHASH_ANCHOR_H */

@@ -1,0 +1,40 @@
+//! Helpers shared by the tests that build C against libmodhash.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `target/<profile>`, where cargo puts libmodhash.so for this test run.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_owned()
+}
+
+/// Builds libmodhash.so (cargo builds no cdylib for an integration test)
+/// with the same cargo, profile and target directory as this test, and
+/// returns the directory holding it.
+pub fn build_library() -> PathBuf {
+    let dir = target_dir();
+    let target = dir.parent().expect("target directory");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "-p", "modhash-capi", "--target-dir"])
+        .arg(target)
+        .current_dir(root());
+    if !cfg!(debug_assertions) {
+        cargo.arg("--release");
+    }
+    run(&mut cargo);
+    dir
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn run(cmd: &mut Command) {
+    let status = cmd.status().expect("run a compiler");
+    assert!(status.success(), "{cmd:?} failed");
+}
