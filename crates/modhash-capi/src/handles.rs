@@ -125,18 +125,23 @@ pub struct HostBuilder {
 }
 
 impl HostBuilder {
+    /// Fails unless `len` is the length of an anchor record.
+    pub fn check_record_len(len: usize) -> Result<(), Failure> {
+        if len == modhash::anchor::RECORD_LEN {
+            return Ok(());
+        }
+        Err(Failure::new(
+            MODHASH_ERR_ANCHOR,
+            format!(
+                "anchor: {len} bytes given, a record is {}; pass &anchor, sizeof anchor for the record declared with MODHASH_ANCHOR",
+                modhash::anchor::RECORD_LEN
+            ),
+        ))
+    }
+
     /// A builder for the host whose anchor record is `record`.
     pub fn new(record: &[u8]) -> Result<Self, Failure> {
-        if record.len() != modhash::anchor::RECORD_LEN {
-            return Err(Failure::new(
-                MODHASH_ERR_ANCHOR,
-                format!(
-                    "anchor: {} bytes given, a record is {}; pass &anchor, sizeof anchor for the record declared with MODHASH_ANCHOR",
-                    record.len(),
-                    modhash::anchor::RECORD_LEN
-                ),
-            ));
-        }
+        Self::check_record_len(record.len())?;
         let anchor = Anchor::parse(record)
             .map_err(|e| Failure::new(MODHASH_ERR_ANCHOR, format!("anchor: {e}")))?;
         Ok(Self {

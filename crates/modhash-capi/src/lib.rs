@@ -128,7 +128,10 @@ pub unsafe extern "C" fn modhash_host_builder_new(
         if anchor_record.is_null() {
             return Err(Failure::null("anchor_record"));
         }
-        let mut record = vec![0u8; len];
+        // Checked before anything is read or allocated: a wrong length is
+        // a wrong argument, whatever its size.
+        HostBuilder::check_record_len(len)?;
+        let mut record = [0u8; modhash::anchor::RECORD_LEN];
         for (i, byte) in record.iter_mut().enumerate() {
             // SAFETY: the caller guarantees `len` readable bytes; a volatile
             // read, so the compiler cannot substitute the placeholder record

@@ -4,6 +4,8 @@
 //! with every pointer it can pass as NULL. Its output is compared with
 //! tests/c/api_test.expected, line by line.
 
+#![allow(clippy::panic, reason = "a failed expectation is a test failure")]
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,9 +29,25 @@ fn compile_module(out: &Path) {
         .arg(root().join("examples/c-module/upper.c")));
 }
 
+/// The SONAME build.rs gives libmodhash.so.
+const SONAME: &str = concat!(
+    "libmodhash.so.",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR")
+);
+
 /// Compiles the C test program against libmodhash.so, with `extra` flags.
 fn compile_test(out: &Path, extra: &[&str]) {
-    let lib = build_library();
+    let built = build_library();
+    // The library's SONAME is versioned; the program finds it under that
+    // name, as an installed one would be.
+    let lib = out.with_file_name("lib");
+    std::fs::create_dir_all(&lib).expect("mkdir lib");
+    let soname = lib.join(SONAME);
+    if !soname.exists() {
+        std::os::unix::fs::symlink(built.join("libmodhash.so"), &soname).expect("symlink");
+    }
     run(Command::new(cc())
         .args([
             "-std=c99",
@@ -51,7 +69,7 @@ fn compile_test(out: &Path, extra: &[&str]) {
         .arg(out)
         .arg(root().join("crates/modhash-capi/tests/c/api_test.c"))
         .arg("-L")
-        .arg(&lib)
+        .arg(&built)
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .args(["-lmodhash", "-ldl"]));
 }
@@ -140,6 +158,26 @@ fn normalise(text: &str, dir: &Path) -> String {
     out
 }
 
+/// Fails naming the first line that differs, not the whole output.
+fn assert_same(actual: &str, expected: &str) {
+    let differs = actual
+        .lines()
+        .map(Some)
+        .chain(std::iter::repeat(None))
+        .zip(expected.lines().map(Some).chain(std::iter::repeat(None)))
+        .take(actual.lines().count().max(expected.lines().count()))
+        .enumerate()
+        .find(|(_, (a, e))| a != e);
+    if let Some((line, (a, e))) = differs {
+        panic!(
+            "api_test output differs from api_test.expected at line {}:\n  actual:   {}\n  expected: {}\n(MODHASH_BLESS=1 rewrites the expectation; review the diff)",
+            line + 1,
+            a.unwrap_or("<end>"),
+            e.unwrap_or("<end>")
+        );
+    }
+}
+
 #[test]
 fn the_c_api_answers_every_input_with_a_status_and_a_message() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -181,5 +219,5 @@ fn the_c_api_neither_leaks_nor_touches_freed_memory_under_asan() {
         ),
         dir.path(),
     );
-    assert_eq!(actual, expected);
+    assert_same(&actual, &expected);
 }

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 
 	/* Bad anchors and bad configuration. */
 	report("builder_new(short record)", modhash_host_builder_new(sealed, 10, &b));
+	report("builder_new(SIZE_MAX length)", modhash_host_builder_new(sealed, SIZE_MAX, &b));
 	report("builder_new(not an anchor)", modhash_host_builder_new("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 64, &b));
 	host_with("build(unsealed host)", &unsealed_anchor, "manifest", MODHASH_REJECT, NULL);
 	host_with("build(missing manifest)", sealed, "no-such.manifest", MODHASH_REJECT, NULL);
