@@ -28,19 +28,16 @@ fuzz_target!(|bytes: &[u8]| {
             assert_eq!(split.payload.len(), bytes.len());
             assert!(linux::strip(bytes).is_err());
         }
-        Trailer::ModuleSignature {
-            info,
-            signer_and_key_id,
-            signature,
-        } => {
+        Trailer::ModuleSignature { info, signature } => {
             assert_eq!(signature.len() as u64, u64::from(info.sig_len));
+            // What mod_check_sig requires: nothing skipped, a payload left.
             assert_eq!(
-                signer_and_key_id.len(),
-                usize::from(info.signer_len) + usize::from(info.key_id_len)
+                (info.algo, info.hash, info.signer_len, info.key_id_len),
+                (0, 0, 0, 0)
             );
+            assert!(!split.payload.is_empty());
             assert_eq!(
                 split.payload.len()
-                    + signer_and_key_id.len()
                     + signature.len()
                     + MODULE_SIGNATURE_STRUCT_LEN
                     + MODULE_SIG_MARKER.len(),

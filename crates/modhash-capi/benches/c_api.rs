@@ -12,11 +12,12 @@
 #[path = "../../modhash-load/tests/common/mod.rs"]
 mod modules;
 
+use modules::{median, time};
+
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use modhash::anchor::Anchor;
 use modhash::policy::{HashEvidence, Policy};
@@ -54,22 +55,8 @@ fn libmodhash() -> PathBuf {
     dir.join("libmodhash.so")
 }
 
-fn time(f: impl FnOnce()) -> Duration {
-    let start = Instant::now();
-    f();
-    start.elapsed()
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples.get(samples.len() / 2).copied().unwrap_or_default()
-}
-
 fn main() {
-    let rounds: usize = std::env::var("MODHASH_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let rounds = modules::bench_rounds();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("libmodule.so");
     std::fs::copy(modules::variant_a(), &path).expect("copy module");

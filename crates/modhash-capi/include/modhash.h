@@ -115,8 +115,9 @@ typedef enum modhash_status {
     /** An internal bug was caught at the interface; the message says where.
      *  Please report it. */
     MODHASH_ERR_PANIC = 14,
-    /** A dependency (DT_NEEDED) of the module is neither loaded, nor a
-     *  trusted module, nor a system library. */
+    /** Reserved for the loader's dependency check: a dependency
+     *  (DT_NEEDED) of the module is neither loaded, nor a trusted module,
+     *  nor a system library. Not returned by this version. */
     MODHASH_ERR_DEPENDENCY = 15
 } modhash_status;
 

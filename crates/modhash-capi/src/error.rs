@@ -116,6 +116,7 @@ impl Failure {
             LoadError::Rejected { .. } => MODHASH_ERR_REJECTED,
             LoadError::MustIsolate { .. } => MODHASH_ERR_MUST_ISOLATE,
             LoadError::Isolation { .. } => MODHASH_ERR_WORKER,
+            LoadError::JudgedElsewhere => MODHASH_ERR_ARGUMENT,
             _ => MODHASH_ERR_LOAD,
         };
         Self::about(status, file, error)
@@ -132,7 +133,7 @@ impl Failure {
 }
 
 /// `error` and each cause its message does not already include.
-fn chain(error: &dyn std::error::Error) -> String {
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

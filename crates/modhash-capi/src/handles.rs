@@ -8,17 +8,18 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use modhash::policy::{HashEvidence, Policy, SignatureTrust, Verdict};
+use modhash::manifest::ManifestFileError;
+use modhash::policy::Verdict;
 use modhash::signature::Keyring;
-use modhash::{Anchor, Digest, Manifest};
-use modhash_load::isolated::{WorkerConfig, WORKER_NAME};
-use modhash_load::{Action, HostPolicy, Judged, Loader, Module, RawLibrary};
+use modhash::{Anchor, Digest};
+use modhash_load::isolated::WorkerConfig;
+use modhash_load::{Action, BuildError, Host, Judged, Module, RawLibrary};
 
 use crate::error::modhash_status::{
     MODHASH_ERR_ANCHOR, MODHASH_ERR_IO, MODHASH_ERR_KEY, MODHASH_ERR_MANIFEST,
     MODHASH_ERR_UNSEALED, MODHASH_ERR_WORKER,
 };
-use crate::error::Failure;
+use crate::error::{chain, Failure};
 
 /// `modhash_trust` in C.
 #[repr(C)]
@@ -96,6 +97,9 @@ impl VerdictHandle {
                 None,
                 reasons.iter().map(|r| c_string(r.to_string())).collect(),
             ),
+            // A kind of verdict this library does not know yet: C callers
+            // are told the safe thing, and the text says what it is.
+            _ => (modhash_trust::MODHASH_UNTRUSTED, None, Vec::new()),
         };
         Self {
             trust,
@@ -111,17 +115,11 @@ impl VerdictHandle {
     }
 }
 
-/// What `modhash_host_builder_*` collect; read by `build`.
+/// A `modhash_load::HostBuilder` being configured from C. Its methods take
+/// the builder by value, so it is held in an `Option` while one runs.
 #[derive(Debug)]
 pub struct HostBuilder {
-    anchor: Anchor,
-    pub manifest: Option<PathBuf>,
-    key_files: Vec<PathBuf>,
-    keyring: Keyring,
-    pub signtab: Option<PathBuf>,
-    pub action: Action,
-    pub worker: Option<PathBuf>,
-    pub allow_unsealed: bool,
+    inner: Option<modhash_load::HostBuilder>,
 }
 
 impl HostBuilder {
@@ -145,32 +143,36 @@ impl HostBuilder {
         let anchor = Anchor::parse(record)
             .map_err(|e| Failure::new(MODHASH_ERR_ANCHOR, format!("anchor: {e}")))?;
         Ok(Self {
-            anchor,
-            manifest: None,
-            key_files: Vec::new(),
-            keyring: Keyring::new(),
-            signtab: None,
-            action: Action::Reject,
-            worker: None,
-            allow_unsealed: false,
+            inner: Some(Host::builder(anchor)),
         })
     }
 
-    /// Remembers a key file, read by `build`.
-    pub fn key_file(&mut self, path: &Path) -> Result<(), Failure> {
-        self.key_files.push(path.to_owned());
+    /// Applies one `HostBuilder` method.
+    pub fn set(
+        &mut self,
+        f: impl FnOnce(modhash_load::HostBuilder) -> modhash_load::HostBuilder,
+    ) -> Result<(), Failure> {
+        let inner = self.take()?;
+        self.inner = Some(f(inner));
         Ok(())
     }
 
-    /// Adds the keys in `bytes`; `what` names them in messages.
-    pub fn key_bytes(&mut self, bytes: &[u8], what: &str) -> Result<(), Failure> {
-        self.keyring
-            .add_file(bytes)
-            .map(drop)
-            .map_err(|e| Failure::new(MODHASH_ERR_KEY, format!("{what}: {e}")))
+    fn take(&mut self) -> Result<modhash_load::HostBuilder, Failure> {
+        self.inner.take().ok_or_else(|| {
+            Failure::argument("this builder failed inside an earlier call; start a new one")
+        })
     }
 
-    /// Adds libcamera's RSA key, refusing any other kind of key.
+    /// Trusts the keys in `bytes`, checked now so the caller learns which
+    /// call was wrong; `what` names them in messages.
+    pub fn key_bytes(&mut self, bytes: &[u8], what: &str) -> Result<(), Failure> {
+        Keyring::new()
+            .add_file(bytes)
+            .map_err(|e| Failure::new(MODHASH_ERR_KEY, format!("{what}: {e}")))?;
+        self.set(|b| b.trusted_key(bytes))
+    }
+
+    /// Trusts libcamera's RSA key, refusing any other kind of key.
     pub fn libcamera_key(&mut self, spki_der: &[u8]) -> Result<(), Failure> {
         let mut one = Keyring::new();
         one.add_file(spki_der)
@@ -184,109 +186,54 @@ impl HostBuilder {
                 ),
             ));
         }
-        self.key_bytes(spki_der, "libcamera key")
+        self.set(|b| b.trusted_key(spki_der))
     }
 
-    /// Reads the manifest and key files and checks them against the anchor
-    /// and the policy, so that a misconfigured host fails here, naming the
-    /// file, and not at its first module.
-    pub fn build(mut self) -> Result<HostInner, Failure> {
-        if !self.anchor.is_sealed() && !self.allow_unsealed {
-            return Err(Failure::new(
-                MODHASH_ERR_UNSEALED,
-                "anchor: the host is unsealed, so it trusts nothing by hash; run `modhash seal HOST --manifest M` after building the modules, or allow an unsealed host for development",
-            ));
-        }
-        let evidence = match &self.manifest {
-            None => HashEvidence::None,
-            Some(path) => HashEvidence::Manifest(read_manifest(path, &self.anchor)?),
-        };
-        for path in std::mem::take(&mut self.key_files) {
-            let bytes =
-                std::fs::read(&path).map_err(|e| Failure::about(MODHASH_ERR_IO, &path, &e))?;
-            self.key_bytes(&bytes, &path.display().to_string())?;
-        }
-        let mut policy = Policy::new(self.anchor, evidence);
-        if !self.keyring.is_empty() || self.signtab.is_some() {
-            policy = policy.with_signatures(SignatureTrust {
-                keyring: self.keyring,
-                signtab: self.signtab,
-            });
-        }
+    /// The worker executable.
+    pub fn worker(&mut self, path: &Path) -> Result<(), Failure> {
         let mut worker = WorkerConfig::default();
-        worker.worker = self.worker;
-        let loader =
-            Loader::new(HostPolicy::new(policy, self.action)).with_worker_config(worker.clone());
-        if self.action == Action::Isolate || loader.forces_isolation() {
-            check_worker(worker.worker)?;
-        }
+        worker.worker = Some(path.to_owned());
+        self.set(|b| b.worker(worker))
+    }
+
+    /// Builds the host: `Host::build` reads the manifest and keys and
+    /// checks them against the anchor, so a misconfigured host fails here,
+    /// naming the file.
+    pub fn build(mut self) -> Result<HostInner, Failure> {
+        let host = self.take()?.build().map_err(|e| {
+            let status = match &e {
+                BuildError::Unsealed => MODHASH_ERR_UNSEALED,
+                BuildError::AnchorInvalid(_) => MODHASH_ERR_ANCHOR,
+                BuildError::Manifest(ManifestFileError::Read { .. })
+                | BuildError::KeyFile { .. } => MODHASH_ERR_IO,
+                BuildError::Manifest(_) | BuildError::ManifestNotAnchored { .. } => {
+                    MODHASH_ERR_MANIFEST
+                }
+                BuildError::Key { .. } => MODHASH_ERR_KEY,
+                BuildError::Worker { .. } => MODHASH_ERR_WORKER,
+                _ => MODHASH_ERR_IO,
+            };
+            // The facade's messages name its Rust methods; a C host knows
+            // them by their C names.
+            let message = chain(&e)
+                .replace(
+                    "HostBuilder::allow_unsealed()",
+                    "modhash_host_builder_allow_unsealed()",
+                )
+                .replace("HostBuilder::worker", "modhash_host_builder_worker()");
+            Failure::new(status, message)
+        })?;
         Ok(HostInner {
-            loader,
+            host,
             tainted: Mutex::new(Vec::new()),
         })
     }
 }
 
-/// The manifest at `path`, which must be the one `anchor` is sealed with.
-fn read_manifest(path: &Path, anchor: &Anchor) -> Result<Manifest, Failure> {
-    let text = std::fs::read(path).map_err(|e| Failure::about(MODHASH_ERR_IO, path, &e))?;
-    let text = String::from_utf8(text).map_err(|_| {
-        Failure::new(
-            MODHASH_ERR_MANIFEST,
-            format!(
-                "{}: not a modhash manifest (not UTF-8 text)",
-                path.display()
-            ),
-        )
-    })?;
-    let manifest: Manifest = text
-        .parse()
-        .map_err(|e| Failure::about(MODHASH_ERR_MANIFEST, path, &e))?;
-    if anchor.is_sealed() && !anchor.anchors(&manifest) {
-        return Err(Failure::new(
-            MODHASH_ERR_MANIFEST,
-            format!(
-                "{}: root {} is not the one sealed in the host ({anchor}); ship the manifest the host was sealed with, or re-run `modhash manifest` and `modhash seal`",
-                path.display(),
-                manifest.root()
-            ),
-        ));
-    }
-    Ok(manifest)
-}
-
-/// Fails unless the worker executable exists: where it is configured, or
-/// next to the host's executable.
-fn check_worker(configured: Option<PathBuf>) -> Result<(), Failure> {
-    let path = match configured {
-        Some(path) => path,
-        None => std::env::current_exe()
-            .map_err(|e| {
-                Failure::new(
-                    MODHASH_ERR_WORKER,
-                    format!(
-                        "cannot find the host executable to look for {WORKER_NAME} beside it: {e}"
-                    ),
-                )
-            })?
-            .with_file_name(WORKER_NAME),
-    };
-    if path.is_file() {
-        return Ok(());
-    }
-    Err(Failure::new(
-        MODHASH_ERR_WORKER,
-        format!(
-            "{}: no such worker executable, and the policy can isolate modules; install {WORKER_NAME} there or give its path",
-            path.display()
-        ),
-    ))
-}
-
-/// A built host: the loader, and the taint list as C strings.
+/// A built host, and its taint list as C strings.
 #[derive(Debug)]
 pub struct HostInner {
-    loader: Loader<HostPolicy>,
+    host: Host,
     /// The loader's taint list converted so far; entries are boxed, never
     /// removed, so pointers into them stay valid until the host is freed.
     #[allow(
@@ -299,7 +246,7 @@ pub struct HostInner {
 impl HostInner {
     /// Judges the module at `path`.
     fn judge(&self, path: &Path) -> Result<Judged, Failure> {
-        self.loader.judge(path).map_err(|e| Failure::load(path, &e))
+        self.host.judge(path).map_err(|e| Failure::load(path, &e))
     }
 
     /// The verdict on the module at `path`.
@@ -315,7 +262,7 @@ impl HostInner {
     ) -> Result<VerdictHandle, Failure> {
         let unnamed = PathBuf::from(format!("fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
         let name = name.unwrap_or(&unnamed);
-        self.loader
+        self.host
             .judge_fd(fd, name)
             .map(|judged| VerdictHandle::of(&judged))
             .map_err(|e| Failure::load(name, &e))
@@ -323,10 +270,7 @@ impl HostInner {
 
     /// Loads the module at `path`.
     pub fn load(&self, path: &Path) -> Result<ModuleHandle, Failure> {
-        let module = self
-            .loader
-            .load(path)
-            .map_err(|e| Failure::load(path, &e))?;
+        let module = self.host.load(path).map_err(|e| Failure::load(path, &e))?;
         Ok(ModuleHandle {
             name: c_string(module.name()),
             verdict: VerdictHandle::new(module.trust(), module.digest()),
@@ -338,7 +282,7 @@ impl HostInner {
     #[allow(clippy::vec_box, reason = "see `tainted`")]
     fn tainted_entries(&self) -> std::sync::MutexGuard<'_, Vec<Box<(CString, VerdictHandle)>>> {
         let mut converted = self.tainted.lock().unwrap_or_else(PoisonError::into_inner);
-        let all = self.loader.tainted();
+        let all = self.host.tainted();
         for entry in all.get(converted.len()..).unwrap_or_default() {
             converted.push(Box::new((
                 c_string(entry.path.as_os_str().to_string_lossy()),
@@ -401,8 +345,8 @@ impl Image {
         };
         let raw = self
             .host
-            .loader
-            .open_library(judged, flags)
+            .host
+            .open_library_with_flags(judged, flags)
             .map_err(|e| Failure::load(&path, &e))?;
         Ok(Library {
             raw,

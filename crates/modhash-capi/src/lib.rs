@@ -169,8 +169,8 @@ pub unsafe extern "C" fn modhash_host_builder_manifest_file(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         with_builder(builder, |b| {
-            b.manifest = Some(path_arg(path, "path")?.into());
-            Ok(())
+            let path = path_arg(path, "path")?;
+            b.set(|b| b.manifest_file(path))
         })
     }
 }
@@ -185,7 +185,12 @@ pub unsafe extern "C" fn modhash_host_builder_key_file(
     path: *const c_char,
 ) -> modhash_status {
     // SAFETY: forwarded caller guarantees.
-    unsafe { with_builder(builder, |b| b.key_file(path_arg(path, "path")?)) }
+    unsafe {
+        with_builder(builder, |b| {
+            let path = path_arg(path, "path")?;
+            b.set(|b| b.trusted_key_file(path))
+        })
+    }
 }
 
 /// Copies `len` bytes at `bytes`, which must not be NULL unless `len` is 0.
@@ -251,8 +256,8 @@ pub unsafe extern "C" fn modhash_host_builder_signtab(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         with_builder(builder, |b| {
-            b.signtab = Some(path_arg(dir, "dir")?.into());
-            Ok(())
+            let dir = path_arg(dir, "dir")?;
+            b.set(|b| b.signtab(dir))
         })
     }
 }
@@ -269,8 +274,8 @@ pub unsafe extern "C" fn modhash_host_builder_untrusted(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         with_builder(builder, |b| {
-            b.action = modhash_untrusted_action::parse(action)?;
-            Ok(())
+            let action = modhash_untrusted_action::parse(action)?;
+            b.set(|b| b.untrusted(action))
         })
     }
 }
@@ -285,12 +290,7 @@ pub unsafe extern "C" fn modhash_host_builder_worker(
     path: *const c_char,
 ) -> modhash_status {
     // SAFETY: forwarded caller guarantees.
-    unsafe {
-        with_builder(builder, |b| {
-            b.worker = Some(path_arg(path, "path")?.into());
-            Ok(())
-        })
-    }
+    unsafe { with_builder(builder, |b| b.worker(path_arg(path, "path")?)) }
 }
 
 /// Accept an unsealed anchor.
@@ -304,8 +304,7 @@ pub unsafe extern "C" fn modhash_host_builder_allow_unsealed(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         with_builder(builder, |b| {
-            b.allow_unsealed = true;
-            Ok(())
+            b.set(modhash_load::HostBuilder::allow_unsealed)
         })
     }
 }

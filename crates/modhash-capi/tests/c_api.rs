@@ -11,7 +11,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{build_library, root, run};
+use common::{build_library, include_args, root, run};
 use modhash::anchor::Anchor;
 use modhash::{Manifest, Profile};
 
@@ -59,12 +59,7 @@ fn compile_test(out: &Path, extra: &[&str]) {
             "-g",
         ])
         .args(extra)
-        .arg("-I")
-        .arg(root().join("crates/modhash-capi/include"))
-        .arg("-I")
-        .arg(root().join("crates/modhash/include"))
-        .arg("-I")
-        .arg(root().join("crates/modhash-plugin/include"))
+        .args(include_args())
         .arg("-o")
         .arg(out)
         .arg(root().join("crates/modhash-capi/tests/c/api_test.c"))
@@ -190,10 +185,7 @@ fn the_c_api_answers_every_input_with_a_status_and_a_message() {
         std::fs::write(&expected_path, &actual).expect("bless");
     }
     let expected = std::fs::read_to_string(&expected_path).expect("api_test.expected");
-    assert_eq!(
-        actual, expected,
-        "api_test output differs (MODHASH_BLESS=1 rewrites the expectation after review)"
-    );
+    assert_same(&actual, &expected);
 }
 
 /// The same program under AddressSanitizer (with LeakSanitizer): no

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{build_library, root};
+use common::{build_library, include_args, root};
 
 /// Compiles tests/c/headers.c with `compiler` and `flags`, runs it and
 /// returns its output.
@@ -18,12 +18,7 @@ fn compile_and_run(dir: &Path, compiler: &str, language: &str, standard: &str) -
     let output = Command::new(compiler)
         .args(["-x", language, &format!("-std={standard}")])
         .args(["-Wall", "-Wextra", "-pedantic", "-Werror", "-O2"])
-        .arg("-I")
-        .arg(root().join("crates/modhash-capi/include"))
-        .arg("-I")
-        .arg(root().join("crates/modhash/include"))
-        .arg("-I")
-        .arg(root().join("crates/modhash-plugin/include"))
+        .args(include_args())
         .arg(root().join("crates/modhash-capi/tests/c/headers.c"))
         .arg("-o")
         .arg(&exe)

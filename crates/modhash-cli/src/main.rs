@@ -7,6 +7,10 @@
 //! differ), 2 bad usage or bad input (unreadable file, malformed manifest,
 //! not an ELF file, …).
 
+// clap turns the command and argument doc comments into `--help` text, where
+// `<hex digest>` and the like are placeholders to print, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod commands;
 mod files;
 mod output;
@@ -41,6 +45,7 @@ enum Command {
     Keygen(commands::keygen::Args),
     Sign(commands::sign::Args),
     Key(commands::key::Args),
+    Kernel(commands::kernel::Args),
     Strip(commands::strip::Args),
     Load(commands::load::Args),
 }
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => commands::keygen::run(args),
         Command::Sign(args) => commands::sign::run(args),
         Command::Key(args) => commands::key::run(args),
+        Command::Kernel(args) => commands::kernel::run(args),
         Command::Strip(args) => commands::strip::run(args),
         Command::Load(args) => commands::load::run(args),
     };

@@ -46,7 +46,16 @@ impl Failure {
         }
     }
 
-    /// A failure concerning no file in particular.
+    /// A failure whose message already starts with the file it concerns
+    /// (the library's errors that carry their path).
+    pub fn naming_its_file(error: impl fmt::Display) -> Self {
+        Self {
+            path: None,
+            reason: error.to_string(),
+        }
+    }
+
+    /// A failure of usage, naming no file.
     pub fn usage(reason: impl fmt::Display) -> Self {
         Self {
             path: None,
@@ -58,10 +67,27 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {
-            Some(path) => write!(f, "{}: {}", path.display(), self.reason),
+            Some(path) => f.write_str(&one_line(&format!("{}: {}", path.display(), self.reason))),
             None => f.write_str(&self.reason),
         }
     }
+}
+
+/// `text` with its control characters escaped (`\n`, `\r`, `\t`, else
+/// `\u{..}`), so a file name cannot start a line of its own (forging
+/// another file's verdict) or send terminal escape sequences.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The result every command returns.

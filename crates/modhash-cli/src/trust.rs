@@ -15,7 +15,7 @@ use crate::output::Failure;
 #[derive(Debug, clap::Args)]
 pub struct TrustArgs {
     /// The host binary whose anchor decides.
-    #[arg(long, value_name = "HOST", required_unless_present = "keys")]
+    #[arg(long, value_name = "HOST")]
     pub host: Option<PathBuf>,
     /// The build's manifest.
     #[arg(long, short, value_name = "M", requires = "host")]
@@ -55,15 +55,21 @@ impl TrustArgs {
         }
     }
 
-    fn signature_trust(&self) -> Result<Option<SignatureTrust>, Failure> {
-        if self.keys.is_empty() {
-            return Ok(None);
-        }
+    /// The keys of --keys (none if not given).
+    pub fn keyring(&self) -> Result<Keyring, Failure> {
         let mut keyring = Keyring::new();
         for path in &self.keys {
             let bytes = crate::files::read(path, crate::files::MAX_SMALL_FILE)?;
             keyring.add_file(&bytes).map_err(|e| Failure::at(path, e))?;
         }
+        Ok(keyring)
+    }
+
+    fn signature_trust(&self) -> Result<Option<SignatureTrust>, Failure> {
+        if self.keys.is_empty() {
+            return Ok(None);
+        }
+        let keyring = self.keyring()?;
         if let Some(dir) = &self.signtab {
             if !dir.is_dir() {
                 return Err(Failure::at(

@@ -356,3 +356,177 @@ fn hostile_headers_leave_no_partial_output() {
         assert_eq!(listing(&tree), before, "{name}: stray file in the tree");
     }
 }
+
+/// A name holding a newline must not forge a second `<digest>  <name>` line:
+/// `modhash hash` escapes names byte for byte as `sha256sum` does, and
+/// `sha256sum -c` reads its output back.
+#[test]
+fn hash_escapes_names_as_sha256sum_does() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let names: [&[u8]; 6] = [
+        b"plain",
+        b"new\nline",
+        b"fake\n0000000000000000000000000000000000000000000000000000000000000000  x",
+        b"back\\slash",
+        b"carriage\rreturn",
+        b"not utf-8 \xff",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(dir.path().join(OsStr::from_bytes(name)), [i as u8]).unwrap();
+    }
+    let args: Vec<&OsStr> = names.iter().map(|n| OsStr::from_bytes(n)).collect();
+    let ours = modhash(
+        dir.path(),
+        [OsStr::new("hash"), "-p".as_ref(), "file".as_ref()]
+            .into_iter()
+            .chain(args.iter().copied()),
+    );
+    assert!(ours.status.success(), "{ours:?}");
+    let theirs = Command::new("sha256sum")
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert_eq!(
+        ours.stdout.iter().filter(|&&b| b == b'\n').count(),
+        names.len()
+    );
+    std::fs::write(dir.path().join("SUMS"), &ours.stdout).unwrap();
+    let check = Command::new("sha256sum")
+        .args(["-c", "--strict", "SUMS"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+}
+
+/// A module named so that its name holds a second verdict line cannot
+/// forge that verdict: `verify` prints one line per module, control
+/// characters escaped, and so do error messages.
+#[test]
+fn names_cannot_forge_verify_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let forged = "x.so\na.so: trusted-by-hash\u{1b}[2K";
+    std::fs::write(dir.path().join(forged), b"not a module").unwrap();
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cmd/signatures/rsa2048.crt.pem");
+    let out = modhash(
+        dir.path(),
+        [
+            OsStr::new("verify"),
+            "--keys".as_ref(),
+            keys.as_os_str(),
+            forged.as_ref(),
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let missing = "missing\nmodhash: a.so: forged";
+    let out = modhash(dir.path(), ["inspect", missing]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("modhash: missing\\nmodhash: a.so: forged: "),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("x.so\\na.so: trusted-by-hash\\u{1b}[2K: untrusted"),
+        "{stdout}"
+    );
+}
+
+/// Bad kernel images (a wrong-size section, no section, not ELF, a vmlinux
+/// cut short anywhere) and bad module orders leave nothing behind: no
+/// sealed image, no root record, no module changed by `--append`.
+#[test]
+fn hostile_kernel_images_and_orders_leave_no_output() {
+    let kernel = fixtures().join("../kernel");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, name: &str| {
+        std::fs::copy(from, dir.path().join(name)).unwrap();
+    };
+    copy(&kernel.join("root.bin"), "root.bin");
+    copy(&kernel.join("vmlinux-wrong-size"), "wrong-size");
+    copy(&fixtures().join("tiny.so"), "no-section.so");
+    copy(&fixtures().join("not-elf.txt"), "not-elf.txt");
+    let vmlinux = std::fs::read(kernel.join("vmlinux")).unwrap();
+    let mut images = vec![
+        "wrong-size".to_owned(),
+        "no-section.so".to_owned(),
+        "not-elf.txt".to_owned(),
+    ];
+    for cut in (0..vmlinux.len()).step_by(vmlinux.len() / 40).skip(1) {
+        let name = format!("vmlinux-cut-{cut}");
+        std::fs::write(dir.path().join(&name), &vmlinux[..cut]).unwrap();
+        images.push(name);
+    }
+    let before = listing(dir.path());
+    for image in &images {
+        let out = modhash(
+            dir.path(),
+            ["kernel", "seal", image, "root.bin", "-o", "out"],
+        );
+        assert_bad_input(&out, Path::new(image), &format!("kernel seal {image}"));
+        assert_eq!(
+            listing(dir.path()),
+            before,
+            "kernel seal {image}: stray output"
+        );
+    }
+
+    let tree = dir.path().join("tree");
+    let copied = Command::new("cp")
+        .args([
+            "-r".as_ref(),
+            kernel.join("tree").as_os_str(),
+            tree.as_os_str(),
+        ])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let modules = || -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(&tree)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().to_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let unchanged = modules();
+    for order in [
+        "missing.order",
+        "escape.order",
+        "not-a-module.order",
+        "empty.order",
+    ] {
+        let order = kernel.join(order);
+        let out = modhash(
+            dir.path(),
+            [
+                "kernel".as_ref(),
+                "tree".as_ref(),
+                "tree".as_ref(),
+                "--append".as_ref(),
+                "-o".as_ref(),
+                "root-out".as_ref(),
+                "--order".as_ref(),
+                order.as_os_str(),
+            ],
+        );
+        assert_bad_input(&out, &order, "kernel tree --append");
+        assert!(
+            modules() == unchanged,
+            "{}: a module changed",
+            order.display()
+        );
+        assert!(!dir.path().join("root-out").exists());
+    }
+}

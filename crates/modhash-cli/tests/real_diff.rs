@@ -16,31 +16,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Copies `src` to `dst` with the appended signature of every file removed;
-/// returns how many files were copied.
-fn copy_stripped(src: &Path, dst: &Path) -> usize {
-    let mut files = 0;
-    for entry in walkdir::WalkDir::new(src) {
-        let entry = entry.expect("walk the kernel tree");
-        let relative = entry.path().strip_prefix(src).expect("inside the tree");
-        let target = dst.join(relative);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("create directory");
-        } else {
-            let bytes = std::fs::read(entry.path()).expect("read module");
-            let split = modhash::linux_trailer::split(&bytes).expect("a well-formed trailer");
-            assert!(
-                !matches!(split.trailer, modhash::linux_trailer::Trailer::None),
-                "{}: the test data should be signed",
-                entry.path().display()
-            );
-            std::fs::write(&target, split.payload).expect("write stripped module");
-            files += 1;
-        }
-    }
-    files
-}
-
 /// Runs `modhash diff --json A B`: the exit code and the report.
 fn diff_json(a: &Path, b: &Path) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_modhash"))
@@ -79,7 +54,7 @@ fn signed_tree_against_stripped_copy_changed_module_and_removed_file() {
     let tree = common::kernel_modules(&data);
     let scratch = tempfile::tempdir().expect("temporary directory");
     let copy = scratch.path().join("kernel");
-    let files = copy_stripped(&tree, &copy);
+    let files = common::copy_stripped(&tree, &copy);
     assert!(
         files > 1000,
         "expected the full module tree, found {files} files"

@@ -28,10 +28,10 @@ const FD_RETRIES: usize = 16;
 pub enum OpenError {
     /// The dynamic loader refused the image.
     #[error("the dynamic loader refused the module: {0}")]
-    Dlopen(#[source] libloading::Error),
+    Dlopen(#[source] DynamicLoaderError),
     /// The image loaded but does not export the ABI entry point.
     #[error("not a modhash module: it exports no `{SYMBOL}` symbol; build it with modhash_plugin::export! or modhash_plugin.h")]
-    NoEntryPoint(#[source] libloading::Error),
+    NoEntryPoint(#[source] DynamicLoaderError),
     /// The table is unusable.
     #[error(transparent)]
     Abi(#[from] AbiError),
@@ -46,12 +46,18 @@ pub enum OpenError {
     Dup(#[source] std::io::Error),
 }
 
+/// What the dynamic loader said (`dlerror`). Opaque, so the loading
+/// library behind it is not part of this crate's API.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DynamicLoaderError(libloading::Error);
+
 /// A module loaded into this process, with one instance.
 ///
 /// Fields drop in declaration order: the instance is destroyed before the
 /// library is closed.
 #[derive(Debug)]
-pub struct InProcess {
+pub(crate) struct InProcess {
     instance: Mutex<Instance>,
     name: String,
     /// Held for its `Drop`: closes the library after the instance is gone.
@@ -61,7 +67,7 @@ pub struct InProcess {
 impl InProcess {
     /// `dlopen`s `image` (running its constructors), checks its ABI table
     /// and creates an instance with `config`.
-    pub fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
+    pub(crate) fn open(image: SealedImage, config: &[u8]) -> Result<Self, OpenError> {
         let loaded = Loaded::open(image, RTLD_NOW | RTLD_LOCAL)?;
         let table = loaded.table()?;
         let name = table.name()?.to_owned();
@@ -74,12 +80,12 @@ impl InProcess {
     }
 
     /// The name the module reports.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Calls `method` with `input`; calls on one module are serialised.
-    pub fn call(&self, method: u32, input: &[u8]) -> Result<Vec<u8>, Failure> {
+    pub(crate) fn call(&self, method: u32, input: &[u8]) -> Result<Vec<u8>, Failure> {
         // A poisoned lock only means a host thread panicked while holding
         // it; module panics never unwind here.
         let mut instance = self.instance.lock().unwrap_or_else(PoisonError::into_inner);
@@ -109,6 +115,31 @@ impl RawLibrary {
     pub fn handle(&self) -> *mut std::ffi::c_void {
         self.loaded.handle as *mut std::ffi::c_void
     }
+
+    /// The address of the symbol `name`, as `dlsym` gives it: a function or
+    /// variable of the module, valid while `self` lives. Using it is the
+    /// caller's `unsafe`: its type is whatever the module's interface says.
+    pub fn symbol(&self, name: &str) -> Result<*mut std::ffi::c_void, SymbolError> {
+        // SAFETY: the symbol is read as a plain address, which every symbol
+        // is; nothing is called or dereferenced here.
+        let symbol = unsafe {
+            self.loaded
+                .library
+                .get::<*mut std::ffi::c_void>(name.as_bytes())
+        };
+        symbol.map(|s| *s).map_err(|e| SymbolError {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Why [`RawLibrary::symbol`] found nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the module exports no symbol `{name}`: {reason}")]
+pub struct SymbolError {
+    name: String,
+    reason: String,
 }
 
 /// A loaded library, its path and the memfd that keeps the path unique.
@@ -134,7 +165,8 @@ impl Loaded {
         // rights of this process. The caller's policy decided this module may
         // run here (trusted, or tainted by the host's explicit choice), and
         // the bytes mapped are the sealed bytes that policy judged.
-        let library = unsafe { Library::open(Some(&path), flags) }.map_err(OpenError::Dlopen)?;
+        let library = unsafe { Library::open(Some(&path), flags) }
+            .map_err(|e| OpenError::Dlopen(DynamicLoaderError(e)))?;
         let handle = library.into_raw();
         Ok(Self {
             // SAFETY: `handle` came from `into_raw` just above and is
@@ -151,7 +183,7 @@ impl Loaded {
         // exporting it with another type is broken in a way no loader can
         // detect, the same as any C plugin interface.
         let entry = unsafe { self.library.get::<EntryFn>(SYMBOL.as_bytes()) }
-            .map_err(OpenError::NoEntryPoint)?;
+            .map_err(|e| OpenError::NoEntryPoint(DynamicLoaderError(e)))?;
         // SAFETY: calling the ABI entry point, which takes no arguments and
         // returns a pointer to a static table.
         let ptr = unsafe { entry() };

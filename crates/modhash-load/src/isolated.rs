@@ -11,26 +11,29 @@
 //! Dropping an `Isolated` asks the worker to shut down, and kills it if it
 //! does not within [`SHUTDOWN_GRACE`].
 //!
-//! The worker's stderr is forwarded line by line to the host's stderr,
-//! prefixed with `modhash-worker[PID]:`, so its warnings (a kernel without
-//! landlock) and a crashing module's last words are never silent; the last
-//! lines are also kept for the error a crash produces.
+//! The worker's stderr is forwarded to the host's stderr, prefixed with
+//! `modhash-worker[PID]:`, so its warnings (a kernel without landlock) and
+//! a crashing module's last words are never silent; the last lines are
+//! also kept for the error a crash produces. The module controls that
+//! output, so it is bounded and escaped ([`StderrLimits`]).
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use rustix::process::{Pid, Signal};
 
+use crate::call_error::{CallError, Limit};
+use crate::escape::escaped;
 use crate::memfd::SealedImage;
-use crate::module::CallError;
-use crate::protocol::{self, Cursor, FatalStage, FrameReader, IoError, Kind, ProtocolError};
-use crate::sandbox::{SandboxPolicy, SandboxReport};
+use crate::protocol::{self, FatalStage, FrameReader, IoError, Kind, Violation};
+use crate::sandbox::{Landlock, SandboxPolicy, SandboxReport};
+use crate::stderr::Forwarder;
+
+pub use crate::stderr::StderrLimits;
 
 /// The worker executable's file name, looked up next to the host's
 /// executable unless [`WorkerConfig::worker`] says where it is.
@@ -44,8 +47,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// is killed, so that its own cause of death is the one reported.
 const EXIT_GRACE: Duration = Duration::from_millis(200);
 
-/// How many bytes of a worker's last stderr output a crash report keeps.
-const STDERR_TAIL: usize = 2048;
+/// Default busy-wait for a frame, on each side (see [`WorkerConfig::spin`]).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// Default time a single call may take.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,6 +71,13 @@ pub struct WorkerConfig {
     pub start_timeout: Duration,
     /// What the worker may do.
     pub sandbox: SandboxPolicy,
+    /// How much of the worker's stderr reaches the host's.
+    pub stderr: StderrLimits,
+    /// How long the host busy-waits for a reply, and the worker for the
+    /// next call, before sleeping (at most 1 ms; the spin shrinks while
+    /// frames take longer). Waking a sleeping process costs tens of
+    /// microseconds on an idle machine; `Duration::ZERO` never spins.
+    pub spin: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -77,26 +87,19 @@ impl Default for WorkerConfig {
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
             start_timeout: DEFAULT_START_TIMEOUT,
             sandbox: SandboxPolicy::default(),
+            stderr: StderrLimits::default(),
+            spin: DEFAULT_SPIN,
         }
     }
 }
 
-/// A sandbox limit a module ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Limit {
-    /// The address-space limit (`SandboxPolicy::address_space`).
-    Memory,
-    /// The CPU-time limit (`SandboxPolicy::cpu_time`).
-    CpuTime,
-}
-
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Memory => "memory",
-            Self::CpuTime => "CPU time",
-        })
+impl WorkerConfig {
+    /// The worker executable this configuration runs.
+    pub(crate) fn worker_path(&self) -> std::io::Result<PathBuf> {
+        match &self.worker {
+            Some(path) => Ok(path.clone()),
+            None => default_worker_path(),
+        }
     }
 }
 
@@ -166,26 +169,7 @@ struct Worker {
     reader: FrameReader,
     next_id: u64,
     report: SandboxReport,
-    stderr: Option<JoinHandle<()>>,
-    tail: Arc<Mutex<Tail>>,
-}
-
-/// The last bytes a worker wrote to stderr.
-#[derive(Debug, Default)]
-struct Tail(Vec<u8>);
-
-impl Tail {
-    fn push_line(&mut self, line: &[u8]) {
-        self.0.extend_from_slice(line);
-        if self.0.len() > STDERR_TAIL {
-            let cut = self.0.len() - STDERR_TAIL;
-            self.0.drain(..cut);
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0).trim().to_owned()
-    }
+    stderr: Forwarder,
 }
 
 impl Isolated {
@@ -288,10 +272,7 @@ impl Worker {
         config: &[u8],
         settings: &WorkerConfig,
     ) -> Result<(Self, String), SpawnError> {
-        let path = match &settings.worker {
-            Some(path) => path.clone(),
-            None => default_worker_path().map_err(SpawnError::Setup)?,
-        };
+        let path = settings.worker_path().map_err(SpawnError::Setup)?;
         let setup = |e: rustix::io::Errno| SpawnError::Setup(e.into());
         let (host_end, worker_end) = socketpair(
             AddressFamily::UNIX,
@@ -319,22 +300,32 @@ impl Worker {
             path: path.clone(),
             source,
         })?;
+        // A pidfd names this very process even after it is reaped, so the
+        // stderr forwarder can kill a flooding worker without racing pid
+        // reuse. If it cannot be had, kill the worker: unbounded output
+        // must not be the price of an old kernel (pidfds need Linux 5.3).
+        let pidfd = match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+            Ok(pidfd) => pidfd,
+            Err(errno) => {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+                let _ = wait4(pid, 0);
+                return Err(setup(errno));
+            }
+        };
         rustix::io::ioctl_fionbio(&host_end, true).map_err(setup)?;
 
-        let tail = Arc::new(Mutex::new(Tail::default()));
-        let stderr = forward_stderr(stderr_read, pid, Arc::clone(&tail));
+        let stderr = Forwarder::start(stderr_read, pid, pidfd, settings.stderr);
         let mut worker = Self {
             pid,
             socket: host_end,
-            reader: FrameReader::default(),
+            reader: FrameReader::with_spin(settings.spin),
             next_id: 1,
             report: SandboxReport {
-                landlock: crate::sandbox::Landlock::Unavailable,
+                landlock: Landlock::Unavailable,
                 seccomp: false,
                 warnings: Vec::new(),
             },
-            stderr: Some(stderr),
-            tail,
+            stderr,
         };
         match worker.handshake(image, config, settings) {
             Ok(name) => Ok((worker, name)),
@@ -355,7 +346,7 @@ impl Worker {
         settings: &WorkerConfig,
     ) -> Result<String, Handshake> {
         let deadline = Instant::now() + settings.start_timeout;
-        let hello = protocol::encode_hello(&settings.sandbox, config)
+        let hello = protocol::encode_hello(&settings.sandbox, settings.spin, config)
             .map_err(|e| Handshake::Fault(Fault::Io(e.into())))?;
         protocol::send_hello(self.socket.as_fd(), &hello, image.fd())
             .map_err(|e| Handshake::Fault(Fault::Io(e)))?;
@@ -366,12 +357,12 @@ impl Worker {
             }
             Err(error) => return Err(Handshake::Fault(Fault::Io(error))),
         };
-        let protocol_fault = |e: ProtocolError| Handshake::Fault(Fault::Io(e.into()));
+        let protocol_fault = |e: Violation| Handshake::Fault(Fault::Io(e.into()));
         match frame.kind {
             Kind::Ready => {
-                let mut cursor = Cursor::new(&frame.body, "Ready");
-                self.report = SandboxReport::decode(&mut cursor).map_err(protocol_fault)?;
-                Ok(cursor.str16().map_err(protocol_fault)?.to_owned())
+                let (report, name) = protocol::decode_ready(&frame.body).map_err(protocol_fault)?;
+                self.report = report;
+                Ok(name)
             }
             Kind::Fatal => {
                 let (stage, message) = frame
@@ -380,12 +371,10 @@ impl Worker {
                     .map_or((FatalStage::Protocol, &[][..]), |(stage, message)| {
                         (FatalStage::from_byte(*stage), message)
                     });
-                Err(Handshake::Fatal(
-                    stage,
-                    String::from_utf8_lossy(message).into_owned(),
-                ))
+                // It can quote the module (its `create` error, say).
+                Err(Handshake::Fatal(stage, escaped(message)))
             }
-            other => Err(protocol_fault(ProtocolError::Unexpected {
+            other => Err(protocol_fault(Violation::Unexpected {
                 expected: Kind::Ready,
                 got: other,
             })),
@@ -423,7 +412,7 @@ impl Worker {
             .map_err(timed_out)?;
         if frame.kind != Kind::Reply {
             return Err(Fault::Io(
-                ProtocolError::Unexpected {
+                Violation::Unexpected {
                     expected: Kind::Reply,
                     got: frame.kind,
                 }
@@ -432,14 +421,20 @@ impl Worker {
         }
         if frame.id != id {
             return Err(Fault::Io(
-                ProtocolError::WrongId {
+                Violation::WrongId {
                     expected: id,
                     got: frame.id,
                 }
                 .into(),
             ));
         }
-        protocol::decode_reply(frame.status, frame.body).map_err(|e| Fault::Io(e.into()))
+        let answer =
+            protocol::decode_reply(frame.status, frame.body).map_err(|e| Fault::Io(e.into()))?;
+        // The module wrote the message; the host will print it.
+        Ok(answer.map_err(|mut failure| {
+            failure.message = escaped(failure.message.as_bytes());
+            failure
+        }))
     }
 
     /// Reap a worker that failed (killing it unless it is already exiting
@@ -452,15 +447,14 @@ impl Worker {
             _ => Duration::ZERO,
         };
         let exit = self.reap(grace);
-        let stderr = self
-            .tail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .text();
+        if self.stderr.flooded() {
+            // The forwarder killed it: whatever the call saw, that is why.
+            return CallError::LimitExceeded(Limit::Output);
+        }
         match fault {
             Fault::TimedOut(after) => CallError::TimedOut(after),
-            Fault::Io(IoError::Protocol(error)) => CallError::Protocol(error),
-            Fault::Io(_) => classify(exit, policy, stderr),
+            Fault::Io(IoError::Protocol(error)) => CallError::Protocol(error.into()),
+            Fault::Io(_) => classify(exit, policy, self.stderr.tail()),
         }
     }
 
@@ -503,9 +497,7 @@ impl Worker {
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        if let Some(stderr) = self.stderr.take() {
-            let _ = stderr.join();
-        }
+        self.stderr.join();
         exit
     }
 }
@@ -678,24 +670,4 @@ fn default_worker_path() -> std::io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
     Ok(dir.join(WORKER_NAME))
-}
-
-/// Forward the worker's stderr to ours, line by line, keeping the tail.
-fn forward_stderr(pipe: OwnedFd, pid: Pid, tail: Arc<Mutex<Tail>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(std::fs::File::from(pipe));
-        let mut line = Vec::new();
-        while matches!(lines.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            tail.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_line(&line);
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "modhash-worker[{}]: ", pid.as_raw_nonzero());
-            let _ = err.write_all(&line);
-            if !line.ends_with(b"\n") {
-                let _ = err.write_all(b"\n");
-            }
-            line.clear();
-        }
-    })
 }

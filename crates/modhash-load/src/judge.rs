@@ -7,8 +7,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 use modhash::policy::{Policy, UntrustedReason};
+use modhash::proof::InclusionProof;
 use modhash::{Digest, Profile};
 
 /// The verdict type is the core's: trusted by hash, by signature, or
@@ -50,6 +52,23 @@ impl Action {
             Action::Isolate => "isolate",
             Action::Taint => "taint",
         }
+    }
+}
+
+/// A policy name other than `reject`, `isolate` or `taint`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy {0:?}: give reject, isolate or taint")]
+pub struct UnknownAction(pub String);
+
+impl FromStr for Action {
+    type Err = UnknownAction;
+
+    /// The names [`Action::name`] gives.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Action::Reject, Action::Isolate, Action::Taint]
+            .into_iter()
+            .find(|action| action.name() == name)
+            .ok_or_else(|| UnknownAction(name.to_owned()))
     }
 }
 
@@ -136,12 +155,31 @@ impl Judge for HostPolicy {
         self.policy.profile()
     }
 
+    /// Uses the proof that travels with the module (appended to the
+    /// snapshot, or beside it) along with the manifest.
     fn judge(&self, module: &Candidate<'_>) -> Verdict {
+        let proof = InclusionProof::travelling_with(module.path, module.file);
         self.policy
-            .decide_module_digest(module.path, module.file, module.digest, None)
+            .decide_module_digest(module.path, module.file, module.digest, proof.as_ref())
     }
 
     fn untrusted(&self) -> Action {
         self.untrusted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_from_their_names_only() {
+        for action in [Action::Reject, Action::Isolate, Action::Taint] {
+            assert_eq!(action.name().parse(), Ok(action));
+        }
+        assert_eq!(
+            "Reject".parse::<Action>(),
+            Err(UnknownAction("Reject".to_owned()))
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::ffi::{c_int, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
 
 use modhash::elf_image::LoadableRanges;
@@ -62,6 +63,10 @@ pub enum LoadError {
     /// Loading it in-process failed.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// The judged module was handed to another loader than the one whose
+    /// policy judged it.
+    #[error("the module was judged by another loader's policy; load or open it with the loader (or Host) that judged it")]
+    JudgedElsewhere,
 }
 
 /// A module loaded despite being untrusted, under policy `taint`.
@@ -78,6 +83,8 @@ pub struct Tainted {
 /// A module read once, sealed and judged; none of its code has run.
 #[derive(Debug)]
 pub struct Judged {
+    /// The [`Loader`] whose policy reached the verdict.
+    judged_by: u64,
     path: PathBuf,
     sealed: SealedImage,
     verdict: Verdict,
@@ -111,6 +118,9 @@ enum Placement {
 /// Loads modules under a policy. See the crate documentation.
 #[derive(Debug)]
 pub struct Loader<J> {
+    /// Which loader this is, so that a verdict is acted on only by the
+    /// policy that reached it.
+    id: u64,
     judge: J,
     size_cap: u64,
     force_isolation: bool,
@@ -187,7 +197,10 @@ impl<J: Judge> Loader<J> {
     /// [`Loader::new`] with the environment given, not read.
     fn with_environment(judge: J, force: Option<OsString>, secure: bool) -> Self {
         let force_isolation = !secure && force.is_some_and(|value| !value.is_empty());
+        /// The next loader's id.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             judge,
             size_cap: DEFAULT_SIZE_CAP,
             force_isolation,
@@ -276,6 +289,7 @@ impl<J: Judge> Loader<J> {
         });
         scratch.trim();
         Ok(Judged {
+            judged_by: self.id,
             path: name.to_owned(),
             sealed,
             verdict,
@@ -289,11 +303,10 @@ impl<J: Judge> Loader<J> {
         let backend = match self.placement(&judged)? {
             Placement::Isolated(why) => self.isolate(judged.sealed, config, why)?,
             Placement::InProcess { taint } => {
-                let backend = Backend::InProcess(InProcess::open(judged.sealed, config)?);
                 if taint {
                     self.record_taint(&judged.path, digest, &judged.verdict);
                 }
-                backend
+                Backend::InProcess(InProcess::open(judged.sealed, config)?)
             }
         };
         Ok(Module::new(judged.path, digest, judged.verdict, backend))
@@ -308,17 +321,19 @@ impl<J: Judge> Loader<J> {
         match self.placement(&judged)? {
             Placement::Isolated(why) => Err(LoadError::MustIsolate { why }),
             Placement::InProcess { taint } => {
-                let library = RawLibrary::open(judged.sealed, flags)?;
                 if taint {
                     self.record_taint(&judged.path, digest, &judged.verdict);
                 }
-                Ok(library)
+                Ok(RawLibrary::open(judged.sealed, flags)?)
             }
         }
     }
 
     /// Where the policy lets a judged module run.
     fn placement(&self, judged: &Judged) -> Result<Placement, LoadError> {
+        if judged.judged_by != self.id {
+            return Err(LoadError::JudgedElsewhere);
+        }
         match (judged.verdict.is_trusted(), self.judge.untrusted()) {
             (false, Action::Reject) => Err(LoadError::Rejected {
                 verdict: judged.verdict.clone(),
@@ -331,9 +346,11 @@ impl<J: Judge> Loader<J> {
         }
     }
 
-    /// Lists an untrusted module loaded in-process, and logs it.
+    /// Lists an untrusted module about to be loaded in-process, and logs
+    /// it, before any of its code (constructors included) runs: a module
+    /// that takes the process down is still on record.
     fn record_taint(&self, path: &Path, digest: Digest, verdict: &Verdict) {
-        tracing::warn!(path = %path.display(), %digest, %verdict, "loaded an untrusted module (policy taint)");
+        tracing::warn!(path = %path.display(), %digest, %verdict, "loading an untrusted module (policy taint)");
         self.tainted
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -66,7 +66,7 @@ const HASH_CHUNK: usize = 32 * 1024;
 const GROWTH_CHUNK: usize = 64 * 1024;
 
 /// A snapshot of a module file's bytes, stored at a cache-line boundary
-/// (see [`ALIGN`]). Dereferences to the bytes.
+/// (see `ALIGN` in the source). Dereferences to the bytes.
 ///
 /// [`read_module_into`] reuses its allocation: a fresh buffer for every
 /// load means fresh heap pages, and faulting them in costs more than
@@ -202,7 +202,7 @@ impl SealedImage {
 
     /// Takes a memfd that must already carry every seal (for example one
     /// received by an isolated worker), checks the seals, and hashes it.
-    pub fn from_sealed(fd: OwnedFd) -> Result<Self, ImageError> {
+    pub(crate) fn from_sealed(fd: OwnedFd) -> Result<Self, ImageError> {
         let seals = rustix::fs::fcntl_get_seals(&fd).map_err(|e| ImageError::Memfd(e.into()))?;
         if !seals.contains(SEALS) {
             return Err(ImageError::Memfd(io::Error::new(
@@ -239,7 +239,7 @@ impl SealedImage {
     }
 
     /// Gives up the memfd.
-    pub fn into_fd(self) -> OwnedFd {
+    pub(crate) fn into_fd(self) -> OwnedFd {
         self.fd
     }
 }

@@ -3,43 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use modhash::Digest;
-use modhash_plugin::host::Failure;
 
+use crate::call_error::CallError;
 use crate::inprocess::InProcess;
-use crate::isolated::{Isolated, Limit, SpawnError};
+use crate::isolated::{Isolated, SpawnError};
 use crate::judge::Verdict;
-use crate::protocol::ProtocolError;
-
-/// Why a call into a module failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// The module returned an error, or caught a panic at the boundary.
-    #[error(transparent)]
-    Module(#[from] Failure),
-    /// The isolated module's worker crashed (a signal, or it exited); the
-    /// text says how, with the worker's last stderr output.
-    #[error(
-        "the isolated module crashed: {0}; its worker is down, Module::restart starts a new one"
-    )]
-    Crashed(String),
-    /// The isolated module did not answer in time; its worker was killed.
-    #[error("the isolated module did not answer within {0:?} and its worker was killed; Module::restart starts a new one")]
-    TimedOut(std::time::Duration),
-    /// The isolated module ran into a sandbox limit; its worker died.
-    #[error("the isolated module exceeded its {0} limit and its worker died; raise the limit in SandboxPolicy or fix the module, then Module::restart")]
-    LimitExceeded(Limit),
-    /// The isolated module tried something the sandbox forbids; its worker
-    /// was killed.
-    #[error("the sandbox denied the isolated module: {0}; its worker was killed")]
-    Denied(String),
-    /// The isolated module's worker broke the protocol; it was killed.
-    #[error("the isolated module's worker broke the protocol ({0}) and was killed")]
-    Protocol(ProtocolError),
-    /// An earlier failure took the worker down.
-    #[error("the isolated module's worker is down after an earlier failure; call Module::restart")]
-    WorkerDown,
-}
 
 /// Where a module's code runs. Each backend answers [`Module::call`] the
 /// same way, so hosts do not care which one a policy chose.

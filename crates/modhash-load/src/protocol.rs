@@ -9,7 +9,7 @@
 //!
 //! The worker is untrusted once module code runs, so everything it sends is
 //! parsed defensively: unknown kinds, oversized bodies, wrong request ids and
-//! truncated bodies are [`ProtocolError`]s, after which the host kills the
+//! truncated bodies are [`Violation`]s, after which the host kills the
 //! worker instead of trying to resynchronise. `docs/isolation.md` documents
 //! the wire format; this file is its implementation.
 
@@ -21,19 +21,23 @@ use modhash_plugin::host::{Failure, FailureKind};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
-use crate::sandbox::SandboxPolicy;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::sandbox::{Landlock, SandboxPolicy, SandboxReport};
 
 /// Version of the wire format, sent in the `Hello` body; a worker refuses a
 /// host that speaks another version (the two ship together, but a host could
 /// be pointed at a stale worker binary).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub(crate) const PROTOCOL_VERSION: u16 = 2;
 
 /// Size of the fixed frame header.
-pub const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 16;
 
 /// Largest body either side accepts (64 MiB): a hostile worker must not make
 /// the host allocate without bound.
-pub const MAX_BODY_LEN: u32 = 64 << 20;
+pub(crate) const MAX_BODY_LEN: u32 = 64 << 20;
 
 /// The two magic bytes that start every header; they catch a peer that is
 /// not speaking this protocol at all (or a desynchronised stream) at once.
@@ -45,7 +49,7 @@ const READ_BUFFER_LEN: usize = 16 << 10;
 /// What a frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Host → worker, first frame: protocol version and sandbox policy; the
     /// sealed module fd rides along as `SCM_RIGHTS` ancillary data.
     Hello = 1,
@@ -65,7 +69,7 @@ pub enum Kind {
 }
 
 impl TryFrom<u8> for Kind {
-    type Error = ProtocolError;
+    type Error = Violation;
 
     fn try_from(value: u8) -> Result<Self, Self::Error> {
         Ok(match value {
@@ -75,28 +79,28 @@ impl TryFrom<u8> for Kind {
             4 => Self::Reply,
             5 => Self::Shutdown,
             6 => Self::Fatal,
-            other => return Err(ProtocolError::UnknownKind(other)),
+            other => return Err(Violation::UnknownKind(other)),
         })
     }
 }
 
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub(crate) struct Frame {
     /// What the frame is.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Reply status (see [`ReplyStatus`]); 0 for other kinds.
-    pub status: u8,
+    pub(crate) status: u8,
     /// Request id: a `Reply` carries the id of its `Call`; 0 otherwise.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// How the body of a `Reply` is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ReplyStatus {
+pub(crate) enum ReplyStatus {
     /// The body is the method's output.
     Ok = 0,
     /// The module returned an error; the body is its UTF-8 message.
@@ -110,7 +114,7 @@ pub enum ReplyStatus {
 }
 
 impl TryFrom<u8> for ReplyStatus {
-    type Error = ProtocolError;
+    type Error = Violation;
 
     fn try_from(value: u8) -> Result<Self, Self::Error> {
         Ok(match value {
@@ -118,15 +122,21 @@ impl TryFrom<u8> for ReplyStatus {
             1 => Self::ModuleError,
             2 => Self::Panicked,
             3 => Self::UnknownStatus,
-            other => return Err(ProtocolError::UnknownStatus(other)),
+            other => return Err(Violation::UnknownStatus(other)),
         })
     }
 }
 
-/// The peer broke the protocol.
+/// How an isolated worker broke the protocol. Opaque: its message names
+/// what was wrong, which is all a host can act on (the worker is killed
+/// either way), and the frame layout behind it stays free to change.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProtocolError {
+#[error(transparent)]
+pub struct ProtocolError(#[from] Violation);
+
+/// What exactly the peer got wrong.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum Violation {
     /// The header does not start with the magic bytes.
     #[error(
         "frame header has bad magic bytes: the peer does not speak the modhash worker protocol"
@@ -168,7 +178,7 @@ pub enum ProtocolError {
 /// Receiving or sending a frame failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum IoError {
+pub(crate) enum IoError {
     /// The peer closed its end (for the host: the worker died).
     #[error("the peer closed the connection")]
     Closed,
@@ -177,7 +187,7 @@ pub enum IoError {
     TimedOut,
     /// The peer sent something that is not a valid frame.
     #[error(transparent)]
-    Protocol(#[from] ProtocolError),
+    Protocol(#[from] Violation),
     /// The socket failed.
     #[error("socket error: {0}")]
     Os(#[from] Errno),
@@ -205,14 +215,14 @@ impl Header {
         out
     }
 
-    fn decode(raw: &[u8; HEADER_LEN]) -> Result<Self, ProtocolError> {
+    fn decode(raw: &[u8; HEADER_LEN]) -> Result<Self, Violation> {
         let [m0, m1, kind, status, l0, l1, l2, l3, i0, i1, i2, i3, i4, i5, i6, i7] = *raw;
         if [m0, m1] != MAGIC {
-            return Err(ProtocolError::BadMagic);
+            return Err(Violation::BadMagic);
         }
         let len = u32::from_le_bytes([l0, l1, l2, l3]);
         if len > MAX_BODY_LEN {
-            return Err(ProtocolError::TooLarge(len));
+            return Err(Violation::TooLarge(len));
         }
         Ok(Self {
             kind: Kind::try_from(kind)?,
@@ -229,12 +239,12 @@ fn header_for(
     status: u8,
     id: u64,
     body_parts: &[&[u8]],
-) -> Result<[u8; HEADER_LEN], ProtocolError> {
+) -> Result<[u8; HEADER_LEN], Violation> {
     let total: usize = body_parts.iter().map(|part| part.len()).sum();
     let len = u32::try_from(total)
         .ok()
         .filter(|len| *len <= MAX_BODY_LEN)
-        .ok_or(ProtocolError::TooLarge(
+        .ok_or(Violation::TooLarge(
             u32::try_from(total).unwrap_or(u32::MAX),
         ))?;
     Ok(Header {
@@ -286,7 +296,7 @@ fn duration_to_timespec(duration: Duration) -> Timespec {
 /// Header and body go out in one `writev` (no copy of the payload); partial
 /// writes are continued. On a non-blocking socket a full buffer waits until
 /// `deadline`.
-pub fn send_frame(
+pub(crate) fn send_frame(
     fd: BorrowedFd<'_>,
     kind: Kind,
     status: u8,
@@ -335,12 +345,41 @@ pub fn send_frame(
     Ok(())
 }
 
+/// The longest a reader busy-waits for a frame, whatever it is asked.
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
+
+/// How long a reader busy-waits on its non-blocking socket before it
+/// sleeps in `poll`.
+///
+/// Waking a sleeping thread on an idle CPU costs tens of microseconds per
+/// hand-off, more than a short call itself; a peer that answers within the
+/// spin is read without sleeping. The spin adapts so that it costs CPU only
+/// while it pays: after a frame that arrived within `max`, the next wait
+/// spins the full `max`; after one that took longer, half as long as the
+/// last, so a peer that is quiet for long stretches costs next to nothing.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spin {
+    max: Duration,
+    now: Duration,
+}
+
+impl Spin {
+    fn adapt(&mut self, waited: Duration) {
+        self.now = if waited <= self.max {
+            self.max
+        } else {
+            self.now / 2
+        };
+    }
+}
+
 /// Reads frames from a stream socket, buffering what arrives ahead.
 #[derive(Debug)]
-pub struct FrameReader {
+pub(crate) struct FrameReader {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    spin: Spin,
 }
 
 impl Default for FrameReader {
@@ -349,27 +388,42 @@ impl Default for FrameReader {
             buf: vec![0u8; READ_BUFFER_LEN].into_boxed_slice(),
             start: 0,
             end: 0,
+            spin: Spin::default(),
         }
     }
 }
 
 impl FrameReader {
+    /// A reader that busy-waits up to `spin` (at most [`MAX_SPIN`]) for
+    /// each frame before it sleeps; the socket must be non-blocking.
+    pub(crate) fn with_spin(spin: Duration) -> Self {
+        let max = spin.min(MAX_SPIN);
+        Self {
+            spin: Spin { max, now: max },
+            ..Self::default()
+        }
+    }
+
     /// Read the next frame from `fd`, waiting at most until `deadline` on a
     /// non-blocking socket (a blocking socket waits as long as it takes).
-    pub fn recv(
+    pub(crate) fn recv(
         &mut self,
         fd: BorrowedFd<'_>,
         deadline: Option<Instant>,
     ) -> Result<Frame, IoError> {
+        let started = (!self.spin.max.is_zero()).then(Instant::now);
         while self.end - self.start < HEADER_LEN {
             self.fill(fd, deadline)?;
+        }
+        if let Some(started) = started {
+            self.spin.adapt(started.elapsed());
         }
         let mut raw = [0u8; HEADER_LEN];
         raw.copy_from_slice(self.buffered().get(..HEADER_LEN).unwrap_or_default());
         let header = Header::decode(&raw)?;
         self.start += HEADER_LEN;
 
-        let len = usize::try_from(header.len).map_err(|_| ProtocolError::TooLarge(header.len))?;
+        let len = usize::try_from(header.len).map_err(|_| Violation::TooLarge(header.len))?;
         let buffered = self.buffered();
         let body = if buffered.len() >= len {
             let body = buffered.get(..len).unwrap_or_default().to_vec();
@@ -387,7 +441,12 @@ impl FrameReader {
             self.end = 0;
             let mut filled = have;
             while filled < len {
-                filled += read_some(fd, body.get_mut(filled..).unwrap_or_default(), deadline)?;
+                filled += read_some(
+                    fd,
+                    body.get_mut(filled..).unwrap_or_default(),
+                    deadline,
+                    self.spin.now,
+                )?;
             }
             body
         };
@@ -416,21 +475,35 @@ impl FrameReader {
             self.start = 0;
         }
         let free = self.buf.get_mut(self.end..).unwrap_or_default();
-        self.end += read_some(fd, free, deadline)?;
+        self.end += read_some(fd, free, deadline, self.spin.now)?;
         Ok(())
     }
 }
 
-/// One successful, non-empty read.
+/// One successful, non-empty read; on a non-blocking socket, retried for
+/// up to `spin` before sleeping in `poll`.
 fn read_some(
     fd: BorrowedFd<'_>,
     into: &mut [u8],
     deadline: Option<Instant>,
+    spin: Duration,
 ) -> Result<usize, IoError> {
+    let mut spin_until = None;
     loop {
         match rustix::io::read(fd, &mut *into) {
             Ok(0) => return Err(IoError::Closed),
             Ok(n) => return Ok(n),
+            Err(Errno::AGAIN) if !spin.is_zero() => {
+                let now = Instant::now();
+                if now < *spin_until.get_or_insert(now + spin) {
+                    // Yield rather than spin in place: on a busy machine the
+                    // peer may be waiting for this very CPU; on an idle one
+                    // the yield returns at once.
+                    rustix::thread::sched_yield();
+                } else {
+                    wait(fd, PollFlags::IN, deadline)?;
+                }
+            }
             Err(Errno::AGAIN) => wait(fd, PollFlags::IN, deadline)?,
             Err(Errno::INTR) => {}
             Err(Errno::CONNRESET) => return Err(IoError::Closed),
@@ -441,12 +514,12 @@ fn read_some(
 
 /// Encode a `Call` body's prefix: the method number. The payload follows as
 /// a separate `writev` part, so it is never copied.
-pub fn call_prefix(method: u32) -> [u8; 4] {
+pub(crate) fn call_prefix(method: u32) -> [u8; 4] {
     method.to_le_bytes()
 }
 
 /// Split a `Call` body into method and payload.
-pub fn parse_call(body: &[u8]) -> Result<(u32, &[u8]), ProtocolError> {
+pub(crate) fn parse_call(body: &[u8]) -> Result<(u32, &[u8]), Violation> {
     let mut cursor = Cursor::new(body, "Call");
     let method = cursor.u32()?;
     Ok((method, cursor.rest()))
@@ -455,7 +528,7 @@ pub fn parse_call(body: &[u8]) -> Result<(u32, &[u8]), ProtocolError> {
 /// The reply status and body prefix for a module's answer. On success the
 /// prefix is empty and the output follows as its own `writev` part (never
 /// copied); on failure the prefix is the whole body.
-pub fn encode_reply(result: &Result<Vec<u8>, Failure>) -> (u8, Vec<u8>) {
+pub(crate) fn encode_reply(result: &Result<Vec<u8>, Failure>) -> (u8, Vec<u8>) {
     match result {
         Ok(_) => (ReplyStatus::Ok as u8, Vec::new()),
         Err(failure) => {
@@ -475,7 +548,10 @@ pub fn encode_reply(result: &Result<Vec<u8>, Failure>) -> (u8, Vec<u8>) {
 }
 
 /// Read a `Reply` frame back into what the module answered.
-pub fn decode_reply(status: u8, body: Vec<u8>) -> Result<Result<Vec<u8>, Failure>, ProtocolError> {
+pub(crate) fn decode_reply(
+    status: u8,
+    body: Vec<u8>,
+) -> Result<Result<Vec<u8>, Failure>, Violation> {
     let failure = |kind, message: &[u8]| Failure {
         kind,
         message: String::from_utf8_lossy(message).into_owned(),
@@ -492,25 +568,154 @@ pub fn decode_reply(status: u8, body: Vec<u8>) -> Result<Result<Vec<u8>, Failure
     })
 }
 
-/// Encode a `Hello` body: version, sandbox policy, then the instance
-/// configuration as the rest of the body.
-pub fn encode_hello(policy: &SandboxPolicy, config: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+/// Encode a `Hello` body: version, sandbox policy, how long the worker
+/// spins for a call (µs), then the instance configuration as the rest of
+/// the body.
+pub(crate) fn encode_hello(
+    policy: &SandboxPolicy,
+    spin: Duration,
+    config: &[u8],
+) -> Result<Vec<u8>, Violation> {
     let mut body = PROTOCOL_VERSION.to_le_bytes().to_vec();
-    policy.encode(&mut body)?;
+    encode_policy(policy, &mut body)?;
+    let spin = u32::try_from(spin.min(MAX_SPIN).as_micros()).unwrap_or(u32::MAX);
+    body.extend_from_slice(&spin.to_le_bytes());
     body.extend_from_slice(config);
     Ok(body)
 }
 
 /// Split a `Hello` body into policy and instance configuration, refusing
 /// another protocol version.
-pub fn decode_hello(body: &[u8]) -> Result<(SandboxPolicy, &[u8]), ProtocolError> {
+pub(crate) fn decode_hello(body: &[u8]) -> Result<Hello<'_>, Violation> {
     let mut cursor = Cursor::new(body, "Hello");
     let version = cursor.u16()?;
     if version != PROTOCOL_VERSION {
-        return Err(ProtocolError::Version(version));
+        return Err(Violation::Version(version));
     }
-    let policy = SandboxPolicy::decode(&mut cursor)?;
-    Ok((policy, cursor.rest()))
+    let policy = decode_policy(&mut cursor)?;
+    let spin = Duration::from_micros(u64::from(cursor.u32()?));
+    Ok(Hello {
+        policy,
+        spin,
+        config: cursor.rest(),
+    })
+}
+
+/// What a `Hello` body tells the worker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Hello<'a> {
+    pub(crate) policy: SandboxPolicy,
+    /// How long to busy-wait for each call (see [`FrameReader::with_spin`]).
+    pub(crate) spin: Duration,
+    /// The instance configuration.
+    pub(crate) config: &'a [u8],
+}
+
+const FLAG_THREADS: u8 = 1;
+const FLAG_NO_SECCOMP: u8 = 2;
+const FLAG_REQUIRE_LANDLOCK: u8 = 4;
+
+/// Append a sandbox policy's wire encoding (see `docs/isolation.md`).
+fn encode_policy(policy: &SandboxPolicy, out: &mut Vec<u8>) -> Result<(), Violation> {
+    let mut flags = 0u8;
+    if policy.allow_threads {
+        flags |= FLAG_THREADS;
+    }
+    if policy.allow_without_seccomp {
+        flags |= FLAG_NO_SECCOMP;
+    }
+    if policy.require_landlock {
+        flags |= FLAG_REQUIRE_LANDLOCK;
+    }
+    out.push(flags);
+    out.push(policy.landlock_abi.unwrap_or(0));
+    out.extend_from_slice(&policy.address_space.unwrap_or(0).to_le_bytes());
+    let cpu = policy
+        .cpu_time
+        .map_or(0, |cpu| cpu.as_secs() + u64::from(cpu.subsec_nanos() > 0));
+    out.extend_from_slice(&cpu.to_le_bytes());
+    let count = u16::try_from(policy.read_paths.len())
+        .map_err(|_| Violation::Truncated("Hello (too many read paths)"))?;
+    out.extend_from_slice(&count.to_le_bytes());
+    for path in &policy.read_paths {
+        let bytes = path.as_os_str().as_bytes();
+        let len = u16::try_from(bytes.len())
+            .map_err(|_| Violation::Truncated("Hello (read path too long)"))?;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    Ok(())
+}
+
+/// Read a sandbox policy's wire encoding.
+fn decode_policy(cursor: &mut Cursor<'_>) -> Result<SandboxPolicy, Violation> {
+    let flags = cursor.u8()?;
+    let landlock_abi = Some(cursor.u8()?).filter(|abi| *abi != 0);
+    let address_space = Some(cursor.u64()?).filter(|limit| *limit != 0);
+    let cpu_time = Some(cursor.u64()?)
+        .filter(|secs| *secs != 0)
+        .map(Duration::from_secs);
+    let count = cursor.u16()?;
+    let mut read_paths = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let len = usize::from(cursor.u16()?);
+        read_paths.push(PathBuf::from(OsStr::from_bytes(cursor.take(len)?)));
+    }
+    Ok(SandboxPolicy {
+        address_space,
+        cpu_time,
+        read_paths,
+        allow_threads: flags & FLAG_THREADS != 0,
+        allow_without_seccomp: flags & FLAG_NO_SECCOMP != 0,
+        require_landlock: flags & FLAG_REQUIRE_LANDLOCK != 0,
+        landlock_abi,
+    })
+}
+
+/// The `Ready` body: what the worker's lockdown achieved, then the name the
+/// module reports.
+pub(crate) fn encode_ready(report: &SandboxReport, name: &str) -> Result<Vec<u8>, Violation> {
+    let mut out = vec![
+        match report.landlock {
+            Landlock::Full => 2,
+            Landlock::Partial => 1,
+            Landlock::Unavailable => 0,
+        },
+        u8::from(report.seccomp),
+    ];
+    let count = u16::try_from(report.warnings.len())
+        .map_err(|_| Violation::Truncated("Ready (too many warnings)"))?;
+    out.extend_from_slice(&count.to_le_bytes());
+    for warning in &report.warnings {
+        put_str16(&mut out, warning)?;
+    }
+    put_str16(&mut out, name)?;
+    Ok(out)
+}
+
+/// Read a `Ready` body back into the sandbox report and the module's name.
+pub(crate) fn decode_ready(body: &[u8]) -> Result<(SandboxReport, String), Violation> {
+    let mut cursor = Cursor::new(body, "Ready");
+    let landlock = match cursor.u8()? {
+        2 => Landlock::Full,
+        1 => Landlock::Partial,
+        _ => Landlock::Unavailable,
+    };
+    let seccomp = cursor.u8()? != 0;
+    let count = cursor.u16()?;
+    let mut warnings = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        warnings.push(cursor.str16()?.to_owned());
+    }
+    let name = cursor.str16()?.to_owned();
+    Ok((
+        SandboxReport {
+            landlock,
+            seccomp,
+            warnings,
+        },
+        name,
+    ))
 }
 
 /// Which startup stage a `Fatal` frame reports (its first body byte).
@@ -529,7 +734,7 @@ pub enum FatalStage {
 
 impl FatalStage {
     /// The stage a `Fatal` body names; unknown numbers read as `Protocol`.
-    pub fn from_byte(byte: u8) -> Self {
+    pub(crate) fn from_byte(byte: u8) -> Self {
         match byte {
             2 => Self::Image,
             3 => Self::Lockdown,
@@ -542,21 +747,21 @@ impl FatalStage {
 /// A little-endian reader over a body that reports truncation instead of
 /// panicking.
 #[derive(Debug)]
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     rest: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Cursor<'a> {
     /// Read `body` of a frame named `what` (used in error messages).
-    pub fn new(body: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(body: &'a [u8], what: &'static str) -> Self {
         Self { rest: body, what }
     }
 
     /// Take `n` bytes.
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Violation> {
         if self.rest.len() < n {
-            return Err(ProtocolError::Truncated(self.what));
+            return Err(Violation::Truncated(self.what));
         }
         let (head, tail) = self.rest.split_at(n);
         self.rest = tail;
@@ -564,39 +769,39 @@ impl<'a> Cursor<'a> {
     }
 
     /// Take a `u8`.
-    pub fn u8(&mut self) -> Result<u8, ProtocolError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, Violation> {
         let [byte] = self.array::<1>()?;
         Ok(byte)
     }
 
     /// Take a little-endian `u16`.
-    pub fn u16(&mut self) -> Result<u16, ProtocolError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, Violation> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
     /// Take a little-endian `u32`.
-    pub fn u32(&mut self) -> Result<u32, ProtocolError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, Violation> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
     /// Take a little-endian `u64`.
-    pub fn u64(&mut self) -> Result<u64, ProtocolError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Violation> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
     /// Take a UTF-8 string preceded by its `u16` length.
-    pub fn str16(&mut self) -> Result<&'a str, ProtocolError> {
+    pub(crate) fn str16(&mut self) -> Result<&'a str, Violation> {
         let len = usize::from(self.u16()?);
-        std::str::from_utf8(self.take(len)?).map_err(|_| ProtocolError::Truncated(self.what))
+        std::str::from_utf8(self.take(len)?).map_err(|_| Violation::Truncated(self.what))
     }
 
     /// Everything not read yet.
-    pub fn rest(self) -> &'a [u8] {
+    pub(crate) fn rest(self) -> &'a [u8] {
         self.rest
     }
 
     /// Take `N` bytes as an array.
-    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Violation> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
@@ -604,9 +809,9 @@ impl<'a> Cursor<'a> {
 }
 
 /// Append a `u16`-length-prefixed string (as read by [`Cursor::str16`]).
-pub fn put_str16(out: &mut Vec<u8>, value: &str) -> Result<(), ProtocolError> {
+pub(crate) fn put_str16(out: &mut Vec<u8>, value: &str) -> Result<(), Violation> {
     let len = u16::try_from(value.len())
-        .map_err(|_| ProtocolError::TooLarge(u32::try_from(value.len()).unwrap_or(u32::MAX)))?;
+        .map_err(|_| Violation::TooLarge(u32::try_from(value.len()).unwrap_or(u32::MAX)))?;
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(value.as_bytes());
     Ok(())
@@ -615,7 +820,11 @@ pub fn put_str16(out: &mut Vec<u8>, value: &str) -> Result<(), ProtocolError> {
 /// Send the `Hello` frame with the sealed module fd attached as
 /// `SCM_RIGHTS`. The body is small and always fits the socket buffer of a
 /// fresh socket pair, so one `sendmsg` carries it whole.
-pub fn send_hello(fd: BorrowedFd<'_>, body: &[u8], module: BorrowedFd<'_>) -> Result<(), IoError> {
+pub(crate) fn send_hello(
+    fd: BorrowedFd<'_>,
+    body: &[u8],
+    module: BorrowedFd<'_>,
+) -> Result<(), IoError> {
     let header = header_for(Kind::Hello, 0, 0, &[body])?;
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut ancillary = rustix::net::SendAncillaryBuffer::new(&mut space);
@@ -641,7 +850,7 @@ pub fn send_hello(fd: BorrowedFd<'_>, body: &[u8], module: BorrowedFd<'_>) -> Re
 /// Receive the `Hello` frame and the module fd attached to it.
 ///
 /// Called by the worker before it locks itself down, on a blocking socket.
-pub fn recv_hello(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, std::os::fd::OwnedFd), IoError> {
+pub(crate) fn recv_hello(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, std::os::fd::OwnedFd), IoError> {
     let mut header_raw = [0u8; HEADER_LEN];
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut ancillary = rustix::net::RecvAncillaryBuffer::new(&mut space);
@@ -656,7 +865,7 @@ pub fn recv_hello(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, std::os::fd::OwnedFd),
         return Err(IoError::Closed);
     }
     if msg.bytes != HEADER_LEN {
-        return Err(ProtocolError::Truncated("Hello").into());
+        return Err(Violation::Truncated("Hello").into());
     }
     let mut module = None;
     for message in ancillary.drain() {
@@ -671,18 +880,23 @@ pub fn recv_hello(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, std::os::fd::OwnedFd),
     }
     let header = Header::decode(&header_raw)?;
     if header.kind != Kind::Hello {
-        return Err(ProtocolError::Unexpected {
+        return Err(Violation::Unexpected {
             expected: Kind::Hello,
             got: header.kind,
         }
         .into());
     }
-    let module = module.ok_or(ProtocolError::Truncated("Hello (no module fd attached)"))?;
-    let len = usize::try_from(header.len).map_err(|_| ProtocolError::TooLarge(header.len))?;
+    let module = module.ok_or(Violation::Truncated("Hello (no module fd attached)"))?;
+    let len = usize::try_from(header.len).map_err(|_| Violation::TooLarge(header.len))?;
     let mut body = vec![0u8; len];
     let mut filled = 0;
     while filled < len {
-        filled += read_some(fd, body.get_mut(filled..).unwrap_or_default(), None)?;
+        filled += read_some(
+            fd,
+            body.get_mut(filled..).unwrap_or_default(),
+            None,
+            Duration::ZERO,
+        )?;
     }
     Ok((body, module))
 }
@@ -725,13 +939,10 @@ mod tests {
         .encode();
         let mut bad_magic = good;
         bad_magic[0] = b'X';
-        assert_eq!(Header::decode(&bad_magic), Err(ProtocolError::BadMagic));
+        assert_eq!(Header::decode(&bad_magic), Err(Violation::BadMagic));
         let mut bad_kind = good;
         bad_kind[2] = 99;
-        assert_eq!(
-            Header::decode(&bad_kind),
-            Err(ProtocolError::UnknownKind(99))
-        );
+        assert_eq!(Header::decode(&bad_kind), Err(Violation::UnknownKind(99)));
         let too_large = Header {
             kind: Kind::Call,
             status: 0,
@@ -741,7 +952,7 @@ mod tests {
         .encode();
         assert_eq!(
             Header::decode(&too_large),
-            Err(ProtocolError::TooLarge(MAX_BODY_LEN + 1))
+            Err(Violation::TooLarge(MAX_BODY_LEN + 1))
         );
     }
 
@@ -804,25 +1015,56 @@ mod tests {
             cpu_time: None,
             read_paths: vec!["/usr/lib".into(), "/opt/x".into()],
             allow_threads: true,
+            landlock_abi: Some(5),
             ..SandboxPolicy::default()
         };
-        let body = encode_hello(&policy, b"config").expect("encode");
-        assert_eq!(decode_hello(&body), Ok((policy, &b"config"[..])));
+        let spin = Duration::from_micros(30);
+        let body = encode_hello(&policy, spin, b"config").expect("encode");
+        assert_eq!(
+            decode_hello(&body),
+            Ok(Hello {
+                policy,
+                spin,
+                config: &b"config"[..]
+            })
+        );
         let mut other = body.clone();
         other[0] = 9;
-        assert_eq!(decode_hello(&other), Err(ProtocolError::Version(9)));
+        assert_eq!(decode_hello(&other), Err(Violation::Version(9)));
+        assert_eq!(decode_hello(&body[..5]), Err(Violation::Truncated("Hello")));
+    }
+
+    #[test]
+    fn the_spin_halves_while_frames_are_slow_and_recovers_at_once() {
+        let max = Duration::from_micros(40);
+        let mut spin = FrameReader::with_spin(max).spin;
+        assert_eq!(spin.now, max);
+        spin.adapt(Duration::from_millis(5));
+        spin.adapt(Duration::from_millis(5));
+        assert_eq!(spin.now, max / 4);
+        spin.adapt(Duration::from_micros(10));
+        assert_eq!(spin.now, max);
         assert_eq!(
-            decode_hello(&body[..5]),
-            Err(ProtocolError::Truncated("Hello"))
+            FrameReader::with_spin(Duration::from_secs(1)).spin.max,
+            MAX_SPIN
         );
     }
 
     #[test]
+    fn a_spinning_reader_still_sleeps_until_its_deadline() {
+        let (_a, b) = pair();
+        rustix::io::ioctl_fionbio(&b, true).expect("nonblocking");
+        let mut reader = FrameReader::with_spin(Duration::from_micros(100));
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(matches!(
+            reader.recv(b.as_fd(), Some(deadline)),
+            Err(IoError::TimedOut)
+        ));
+    }
+
+    #[test]
     fn truncated_call_body_is_an_error() {
-        assert_eq!(
-            parse_call(&[5, 0, 0]),
-            Err(ProtocolError::Truncated("Call"))
-        );
+        assert_eq!(parse_call(&[5, 0, 0]), Err(Violation::Truncated("Call")));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Locking a worker process down before any code of its module runs.
 //!
-//! [`lock_down`] is called by `modhash-worker` after it has received the
+//! `lock_down` is called by `modhash-worker` after it has received the
 //! sealed module fd and before it `dlopen`s it, so the module's constructors
 //! already run inside the sandbox. In order:
 //!
@@ -14,20 +14,20 @@
 //!    policy's library directories (where the module's dependencies live);
 //!    no TCP bind/connect; no signals or abstract unix sockets outside the
 //!    worker. A kernel without (full) landlock degrades with a warning.
-//! 5. seccomp: an allow-list of the system calls a loaded module needs.
-//!    Anything else — sockets, `execve`, process-creating `clone`/`fork`,
-//!    `ptrace`, opening a file for writing, signalling another process —
-//!    kills the worker with `SIGSYS`, which the host reports as
-//!    "denied". Running without seccomp is refused unless the host opted
-//!    out.
+//! 5. seccomp: an allow-list of the system calls a loaded module needs,
+//!    with their arguments where an argument decides what the call does
+//!    (`fcntl` by command, `openat` by flags, `kill` by target). Anything
+//!    else — sockets, `execve`, process-creating `clone`/`fork`, `ptrace`,
+//!    `ioctl`, opening a file for writing, signalling another process,
+//!    asking the kernel to signal one (`F_SETOWN`, `O_ASYNC`) — kills the
+//!    worker with `SIGSYS`, which the host reports as "denied". Running
+//!    without seccomp is refused unless the host opted out.
 //!
-//! The worker is the only process that calls this; it is public so hosts
-//! with their own process model can reuse it and so it can be tested.
+//! Only the worker calls `lock_down`; hosts choose a [`SandboxPolicy`]
+//! and read the [`SandboxReport`] it produced.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::os::fd::RawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,11 +40,24 @@ use seccompiler::{
     SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
 
-use crate::protocol::{Cursor, ProtocolError};
-
 /// The landlock ABI whose rights the sandbox asks for (Linux 6.15). Older
 /// kernels get what they support, and a warning.
 const LANDLOCK_ABI: ABI = ABI::V7;
+
+/// The landlock ABI to ask for: [`LANDLOCK_ABI`], or older if the policy
+/// caps it.
+fn landlock_abi(policy: &SandboxPolicy) -> ABI {
+    match policy.landlock_abi {
+        None => LANDLOCK_ABI,
+        Some(0 | 1) => ABI::V1,
+        Some(2) => ABI::V2,
+        Some(3) => ABI::V3,
+        Some(4) => ABI::V4,
+        Some(5) => ABI::V5,
+        Some(6) => ABI::V6,
+        Some(_) => LANDLOCK_ABI,
+    }
+}
 
 /// Default address-space limit for a worker: ample for a module and its
 /// dependencies, small enough that a runaway allocation ends quickly.
@@ -79,6 +92,11 @@ pub struct SandboxPolicy {
     pub allow_without_seccomp: bool,
     /// Refuse to run unless landlock is fully enforced, instead of warning.
     pub require_landlock: bool,
+    /// Ask landlock for the rights of at most this ABI version (1 to 7);
+    /// `None` asks for everything this build knows. Shows what a host gets
+    /// on an older kernel (ABI 5 and older have no signal scoping, as on
+    /// Debian 12's Linux 6.1) without one; the report is then `Partial`.
+    pub landlock_abi: Option<u8>,
 }
 
 impl Default for SandboxPolicy {
@@ -90,6 +108,7 @@ impl Default for SandboxPolicy {
             allow_threads: false,
             allow_without_seccomp: false,
             require_landlock: false,
+            landlock_abi: None,
         }
     }
 }
@@ -110,66 +129,6 @@ pub fn default_library_paths() -> Vec<PathBuf> {
     .collect()
 }
 
-const FLAG_THREADS: u8 = 1;
-const FLAG_NO_SECCOMP: u8 = 2;
-const FLAG_REQUIRE_LANDLOCK: u8 = 4;
-
-impl SandboxPolicy {
-    /// Append the wire encoding (see `docs/isolation.md`).
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        let mut flags = 0u8;
-        if self.allow_threads {
-            flags |= FLAG_THREADS;
-        }
-        if self.allow_without_seccomp {
-            flags |= FLAG_NO_SECCOMP;
-        }
-        if self.require_landlock {
-            flags |= FLAG_REQUIRE_LANDLOCK;
-        }
-        out.push(flags);
-        out.extend_from_slice(&self.address_space.unwrap_or(0).to_le_bytes());
-        let cpu = self
-            .cpu_time
-            .map_or(0, |cpu| cpu.as_secs() + u64::from(cpu.subsec_nanos() > 0));
-        out.extend_from_slice(&cpu.to_le_bytes());
-        let count = u16::try_from(self.read_paths.len())
-            .map_err(|_| ProtocolError::Truncated("Hello (too many read paths)"))?;
-        out.extend_from_slice(&count.to_le_bytes());
-        for path in &self.read_paths {
-            let bytes = path.as_os_str().as_bytes();
-            let len = u16::try_from(bytes.len())
-                .map_err(|_| ProtocolError::Truncated("Hello (read path too long)"))?;
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(bytes);
-        }
-        Ok(())
-    }
-
-    /// Read the wire encoding.
-    pub fn decode(cursor: &mut Cursor<'_>) -> Result<Self, ProtocolError> {
-        let flags = cursor.u8()?;
-        let address_space = Some(cursor.u64()?).filter(|limit| *limit != 0);
-        let cpu_time = Some(cursor.u64()?)
-            .filter(|secs| *secs != 0)
-            .map(Duration::from_secs);
-        let count = cursor.u16()?;
-        let mut read_paths = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let len = usize::from(cursor.u16()?);
-            read_paths.push(PathBuf::from(OsStr::from_bytes(cursor.take(len)?)));
-        }
-        Ok(Self {
-            address_space,
-            cpu_time,
-            read_paths,
-            allow_threads: flags & FLAG_THREADS != 0,
-            allow_without_seccomp: flags & FLAG_NO_SECCOMP != 0,
-            require_landlock: flags & FLAG_REQUIRE_LANDLOCK != 0,
-        })
-    }
-}
-
 /// How far landlock confines the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -184,7 +143,8 @@ pub enum Landlock {
     Unavailable,
 }
 
-/// What [`lock_down`] achieved; the host receives it in the `Ready` frame.
+/// What the worker's lockdown achieved; the host receives it in the `Ready`
+/// frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SandboxReport {
@@ -196,50 +156,10 @@ pub struct SandboxReport {
     pub warnings: Vec<String>,
 }
 
-impl SandboxReport {
-    /// Append the wire encoding.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        out.push(match self.landlock {
-            Landlock::Full => 2,
-            Landlock::Partial => 1,
-            Landlock::Unavailable => 0,
-        });
-        out.push(u8::from(self.seccomp));
-        let count = u16::try_from(self.warnings.len())
-            .map_err(|_| ProtocolError::Truncated("Ready (too many warnings)"))?;
-        out.extend_from_slice(&count.to_le_bytes());
-        for warning in &self.warnings {
-            crate::protocol::put_str16(out, warning)?;
-        }
-        Ok(())
-    }
-
-    /// Read the wire encoding.
-    pub fn decode(cursor: &mut Cursor<'_>) -> Result<Self, ProtocolError> {
-        let landlock = match cursor.u8()? {
-            2 => Landlock::Full,
-            1 => Landlock::Partial,
-            _ => Landlock::Unavailable,
-        };
-        let seccomp = cursor.u8()? != 0;
-        let count = cursor.u16()?;
-        let mut warnings = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            warnings.push(cursor.str16()?.to_owned());
-        }
-        Ok(Self {
-            landlock,
-            seccomp,
-            warnings,
-        })
-    }
-}
-
 /// Why the worker could not lock itself down. The worker reports it to the
 /// host and exits without loading the module.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LockdownError {
+pub(crate) enum LockdownError {
     /// `prctl(PR_SET_NO_NEW_PRIVS)` failed.
     #[error("cannot set no_new_privs: {0}")]
     NoNewPrivs(#[source] rustix::io::Errno),
@@ -277,7 +197,10 @@ pub enum LockdownError {
 /// Must be called while the process is single-threaded: the seccomp filter
 /// and landlock domain apply to the calling thread and the threads it
 /// creates afterwards.
-pub fn lock_down(policy: &SandboxPolicy, keep: &[RawFd]) -> Result<SandboxReport, LockdownError> {
+pub(crate) fn lock_down(
+    policy: &SandboxPolicy,
+    keep: &[RawFd],
+) -> Result<SandboxReport, LockdownError> {
     rustix::thread::set_no_new_privs(true).map_err(LockdownError::NoNewPrivs)?;
     close_other_fds(keep)?;
     set_rlimits(policy)?;
@@ -390,12 +313,17 @@ fn apply_landlock(
     policy: &SandboxPolicy,
     warnings: &mut Vec<String>,
 ) -> Result<Landlock, LockdownError> {
-    let abi = LANDLOCK_ABI;
-    let mut ruleset = Ruleset::default()
-        .handle_access(AccessFs::from_all(abi))?
-        .handle_access(AccessNet::from_all(abi))?
-        .scope(Scope::AbstractUnixSocket | Scope::Signal)?
-        .create()?;
+    let abi = landlock_abi(policy);
+    // landlock refuses an empty set of rights: an ABI without network
+    // rights (before 4) or scopes (before 6) must not ask for them at all.
+    let mut ruleset = Ruleset::default().handle_access(AccessFs::from_all(abi))?;
+    if !AccessNet::from_all(abi).is_empty() {
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+    }
+    if !Scope::from_all(abi).is_empty() {
+        ruleset = ruleset.scope(Scope::from_all(abi))?;
+    }
+    let mut ruleset = ruleset.create()?;
     for path in &policy.read_paths {
         let is_dir = match std::fs::metadata(path) {
             Ok(meta) => meta.is_dir(),
@@ -412,6 +340,13 @@ fn apply_landlock(
     }
     let status = ruleset.restrict_self()?;
     Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced if abi != LANDLOCK_ABI => {
+            warnings.push(format!(
+                "landlock is limited to ABI {} by the sandbox policy: restrictions of later versions (signal scoping needs 6) are off",
+                policy.landlock_abi.unwrap_or_default().max(1)
+            ));
+            Landlock::Partial
+        }
         RulesetStatus::FullyEnforced => Landlock::Full,
         RulesetStatus::PartiallyEnforced => {
             warnings.push(
@@ -446,9 +381,10 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_fstat,
     libc::SYS_newfstatat,
     libc::SYS_statx,
-    libc::SYS_fcntl,
     libc::SYS_sendmsg,
     libc::SYS_recvmsg,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
     libc::SYS_mmap,
     libc::SYS_munmap,
     libc::SYS_mprotect,
@@ -504,6 +440,7 @@ fn seccomp_filter(policy: &SandboxPolicy) -> Result<seccompiler::BpfProgram, Loc
                 .map_err(build)?,
         ],
     );
+    rules.insert(libc::SYS_fcntl, fcntl_rules()?);
     for nr in [libc::SYS_kill, libc::SYS_tgkill] {
         rules.insert(
             nr,
@@ -534,6 +471,49 @@ fn seccomp_filter(policy: &SandboxPolicy) -> Result<seccompiler::BpfProgram, Loc
         rules.insert(libc::SYS_membarrier, Vec::new());
     }
     compile(rules, SeccompAction::KillProcess, SeccompAction::Allow)
+}
+
+/// `fcntl` commands the worker, glibc and Rust's std use: duplicating fds,
+/// their close-on-exec and status flags, reading seals. Not among them:
+/// `F_SETOWN`, `F_SETOWN_EX`, `F_SETSIG`, `F_SETLEASE`, `F_NOTIFY` (each
+/// makes the kernel send signals to a process the module chooses, such as
+/// the host), locks, and pipe resizing.
+const FCNTL_ALLOWED: &[libc::c_int] = &[
+    libc::F_DUPFD,
+    libc::F_DUPFD_CLOEXEC,
+    libc::F_GETFD,
+    libc::F_SETFD,
+    libc::F_GETFL,
+    libc::F_GET_SEALS,
+];
+
+/// One rule per allowed command, and `F_SETFL` only without `O_ASYNC`: with
+/// it, I/O on the fd signals the fd's owner.
+fn fcntl_rules() -> Result<Vec<SeccompRule>, LockdownError> {
+    let build = |e: seccompiler::BackendError| LockdownError::SeccompBuild(e.to_string());
+    // The command is an `int`: compare 32 bits, as the kernel reads them.
+    let cmd = |command: libc::c_int| {
+        SeccompCondition::new(
+            1,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            u64::from(command.unsigned_abs()),
+        )
+        .map_err(build)
+    };
+    let mut rules = FCNTL_ALLOWED
+        .iter()
+        .map(|command| SeccompRule::new(vec![cmd(*command)?]).map_err(build))
+        .collect::<Result<Vec<_>, _>>()?;
+    let no_async = SeccompCondition::new(
+        2,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::MaskedEq(u64::from(libc::O_ASYNC.unsigned_abs())),
+        0,
+    )
+    .map_err(build)?;
+    rules.push(SeccompRule::new(vec![cmd(libc::F_SETFL)?, no_async]).map_err(build)?);
+    Ok(rules)
 }
 
 /// `clone3` passes its flags in memory a seccomp filter cannot read, so it

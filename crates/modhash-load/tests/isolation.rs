@@ -9,10 +9,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use modhash::Profile;
-use modhash_load::isolated::{Isolated, Limit, SpawnError, WorkerConfig};
+use modhash_load::isolated::{Isolated, SpawnError, WorkerConfig};
 use modhash_load::memfd::SealedImage;
 use modhash_load::sandbox::Landlock;
-use modhash_load::{Action, CallError, DigestSet, Loader};
+use modhash_load::{Action, CallError, DigestSet, Limit, Loader};
 
 const HOSTILE: &[&str] = &[
     "segfault",

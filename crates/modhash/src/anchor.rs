@@ -47,7 +47,8 @@ const fn mask(bytes: [u8; 16]) -> [u8; 16] {
     (u128::from_ne_bytes(bytes) ^ u128::from_ne_bytes([MAGIC_MASK; 16])).to_ne_bytes()
 }
 
-/// The record's magic, computed at run time (see [`MAGIC_MASKED`]).
+/// The record's magic, computed at run time, so that it occurs in a host
+/// binary only inside its record.
 pub fn magic() -> [u8; 16] {
     let mut out = std::hint::black_box(MAGIC_MASKED);
     for byte in &mut out {
@@ -100,6 +101,7 @@ macro_rules! anchor {
 
 /// What a host's anchor says.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Anchor {
     /// The placeholder: trusts nothing by hash.
     Unsealed,

@@ -12,6 +12,9 @@
 //! Pairs are compared on the profile's hashed bytes themselves rather than
 //! on their SHA-256 digests: equal bytes have equal digests, and comparing
 //! bytes needs no hashing and finds the first differing offset for free.
+//! Under `payload`, a compressed kernel module (`.ko.xz`, `.ko.zst`,
+//! `.ko.gz`) is compared decompressed, as the kernel loads it: two
+//! compressors can pack the same module differently.
 
 mod elf;
 
@@ -23,6 +26,7 @@ use std::path::Path;
 
 pub use elf::{ElfDifferences, RegionDifference, Span};
 
+use crate::compressed;
 use crate::input::{self, ReadError};
 use crate::linux_trailer;
 use crate::profile::Profile;
@@ -184,6 +188,24 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
             detail: None,
         });
     }
+    if profile == Profile::Payload
+        && (is_compressed(&file_a, len_a) || is_compressed(&file_b, len_b))
+    {
+        // A compressed kernel module is compared as the kernel loads it.
+        let whole = |file: &File, len: u64, side: Side| {
+            let bytes = input::read_opened(file, len).map_err(on(side))?;
+            match compressed::decompress(&bytes, compressed::MAX_DECOMPRESSED) {
+                Ok(module) => Ok(module.bytes.into_owned()),
+                Err(e) => Err(CompareError {
+                    side,
+                    error: ReadError::Io(std::io::Error::other(e.to_string())),
+                }),
+            }
+        };
+        let whole_a = whole(&file_a, len_a, Side::A)?;
+        let whole_b = whole(&file_b, len_b, Side::B)?;
+        return Ok(compare_files(profile, &whole_a, &whole_b));
+    }
     if profile == Profile::Payload {
         let payload_a = payload_len(&file_a, len_a, &mut buffers.0).map_err(on(Side::A))?;
         let payload_b = payload_len(&file_b, len_b, &mut buffers.1).map_err(on(Side::B))?;
@@ -200,6 +222,14 @@ pub fn compare_paths(profile: Profile, a: &Path, b: &Path) -> Result<Comparison,
     let whole_a = input::read_opened(&file_a, len_a).map_err(on(Side::A))?;
     let whole_b = input::read_opened(&file_b, len_b).map_err(on(Side::B))?;
     Ok(compare_files(profile, &whole_a, &whole_b))
+}
+
+/// Whether a `len`-byte file starts like a compressed kernel module.
+fn is_compressed(file: &File, len: u64) -> bool {
+    let mut head = [0u8; 6];
+    len >= head.len() as u64
+        && file.read_exact_at(&mut head, 0).is_ok()
+        && compressed::Compression::detect(&head).is_some()
 }
 
 /// Whether the first `len` bytes of both files are equal; both files must

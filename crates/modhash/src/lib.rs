@@ -3,14 +3,16 @@
 //! reproducible.
 //!
 //! This crate is the verify-side core a host embeds: digest profiles, the
-//! manifest, the RFC 6962 Merkle root and proofs, and the trust anchor
-//! record. It holds no `unsafe` and parses untrusted bytes only through
+//! manifest, the RFC 6962 Merkle root and proofs, the trust anchor
+//! record, and the Linux kernel's own module hash tree. It holds no `unsafe` and parses untrusted bytes only through
 //! fallible constructors; every error type names the input and says what to
 //! do next.
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing, clippy::panic)]
 
 pub mod anchor;
+#[cfg(feature = "compressed")]
+pub mod compressed;
 #[cfg(feature = "diff")]
 pub mod diff;
 pub mod digest;
@@ -19,6 +21,7 @@ pub mod input;
 pub mod linux_trailer;
 pub mod manifest;
 pub mod merkle;
+pub mod module_hashes;
 pub mod policy;
 pub mod profile;
 pub mod proof;

@@ -45,8 +45,6 @@ pub enum Trailer<'a> {
     ModuleSignature {
         /// The fixed-size record before the marker.
         info: ModuleSignatureInfo,
-        /// The signer name and key id (empty for PKCS#7).
-        signer_and_key_id: &'a [u8],
         /// The signature: for PKCS#7, a DER CMS `ContentInfo`.
         signature: &'a [u8],
     },
@@ -75,14 +73,20 @@ pub enum TrailerError {
     /// hold the record before it.
     #[error("module signature marker present but the file is too short for struct module_signature; the file is truncated")]
     ModuleSignatureTruncated,
-    /// The lengths in `struct module_signature` exceed the file.
-    #[error("struct module_signature claims {claimed} bytes of signature data but only {available} precede it; the file is truncated or corrupt")]
+    /// The signature length in `struct module_signature` leaves no module
+    /// before it (the kernel's `mod_check_sig` requires
+    /// `sig_len < file length - 12`).
+    #[error("struct module_signature claims {claimed} bytes of signature but only {available} precede it, leaving no module; the file is truncated or corrupt")]
     ModuleSignatureLengths {
-        /// signer_len + key_id_len + sig_len.
+        /// sig_len.
         claimed: u64,
         /// Bytes available before the record.
         available: u64,
     },
+    /// A field the kernel requires to be zero is not: bytes that no
+    /// signature and no payload digest would cover.
+    #[error("struct module_signature has non-zero {0}, which the kernel refuses (mod_check_sig); re-sign the module with sign-file")]
+    ModuleSignatureFields(&'static str),
     /// The modhash trailer marker is present but its length is inconsistent.
     #[error("modhash trailer claims {claimed} bytes but only {available} precede it; the file is truncated or corrupt")]
     ModhashTrailerLength {
@@ -113,9 +117,24 @@ fn split_module_signature(before_marker: &[u8]) -> Result<Split<'_>, TrailerErro
         .checked_sub(MODULE_SIGNATURE_STRUCT_LEN)
         .ok_or(TrailerError::ModuleSignatureTruncated)?;
     let (rest, record) = before_marker.split_at(record_start);
-    let &[algo, hash, id_type, signer_len, key_id_len, _, _, _, l0, l1, l2, l3] = record else {
+    let &[algo, hash, id_type, signer_len, key_id_len, p0, p1, p2, l0, l1, l2, l3] = record else {
         return Err(TrailerError::ModuleSignatureTruncated);
     };
+    // The kernel (`mod_check_sig`) refuses any of these non-zero: the name
+    // and key id they once described are inside the CMS now, and bytes
+    // skipped by their lengths would be covered by neither the signature
+    // nor the payload digest.
+    for (value, field) in [
+        (algo, "algo"),
+        (hash, "hash"),
+        (signer_len, "signer_len"),
+        (key_id_len, "key_id_len"),
+        (p0 | p1 | p2, "padding"),
+    ] {
+        if value != 0 {
+            return Err(TrailerError::ModuleSignatureFields(field));
+        }
+    }
     let info = ModuleSignatureInfo {
         algo,
         hash,
@@ -124,23 +143,19 @@ fn split_module_signature(before_marker: &[u8]) -> Result<Split<'_>, TrailerErro
         key_id_len,
         sig_len: u32::from_be_bytes([l0, l1, l2, l3]),
     };
-    let claimed = u64::from(info.sig_len) + u64::from(signer_len) + u64::from(key_id_len);
     let available = rest.len() as u64;
-    if claimed > available {
-        return Err(TrailerError::ModuleSignatureLengths { claimed, available });
-    }
-    // `claimed <= rest.len()`, so these conversions and splits cannot fail.
-    let payload_len = rest.len() - usize::try_from(claimed).unwrap_or(usize::MAX);
-    let (payload, tail) = rest.split_at(payload_len);
-    let (signer_and_key_id, signature) =
-        tail.split_at(usize::from(signer_len) + usize::from(key_id_len));
+    let payload_len = usize::try_from(info.sig_len)
+        .ok()
+        .and_then(|sig_len| rest.len().checked_sub(sig_len))
+        .filter(|&len| len > 0)
+        .ok_or(TrailerError::ModuleSignatureLengths {
+            claimed: u64::from(info.sig_len),
+            available,
+        })?;
+    let (payload, signature) = rest.split_at(payload_len);
     Ok(Split {
         payload,
-        trailer: Trailer::ModuleSignature {
-            info,
-            signer_and_key_id,
-            signature,
-        },
+        trailer: Trailer::ModuleSignature { info, signature },
     })
 }
 
@@ -225,6 +240,41 @@ mod tests {
             split(&file),
             Err(TrailerError::ModuleSignatureLengths { .. })
         ));
+    }
+
+    #[test]
+    fn fields_the_kernel_requires_zero_are_refused() {
+        // algo, hash, id_type, signer_len, key_id_len, 3 padding bytes.
+        for (at, field) in [
+            (0, "algo"),
+            (1, "hash"),
+            (3, "signer_len"),
+            (4, "key_id_len"),
+            (5, "padding"),
+            (7, "padding"),
+        ] {
+            let mut file = signed(b"module bytes", b"SIG");
+            let record = file.len() - MODULE_SIG_MARKER.len() - MODULE_SIGNATURE_STRUCT_LEN;
+            file[record + at] = 1;
+            assert_eq!(
+                split(&file),
+                Err(TrailerError::ModuleSignatureFields(field)),
+                "byte {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signature_must_leave_a_module_before_it() {
+        // sig_len == file length - 12: the kernel's `>=` refuses it.
+        assert!(matches!(
+            split(&signed(b"", b"SIG")),
+            Err(TrailerError::ModuleSignatureLengths {
+                claimed: 3,
+                available: 3
+            })
+        ));
+        assert!(split(&signed(b"m", b"SIG")).is_ok());
     }
 
     #[test]

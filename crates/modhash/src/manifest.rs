@@ -14,9 +14,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::digest::{Digest, ParseDigestError};
+use crate::input::{self, ReadError};
 use crate::merkle;
 use crate::profile::{Profile, UnknownProfile};
 
@@ -34,7 +36,10 @@ pub struct Manifest {
 }
 
 /// Why a manifest cannot be built or parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// `Debug` prints the message too, so a host's `main` that returns the error
+/// with `?` shows a sentence rather than a struct.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
     /// The first line is not a v1 header.
@@ -99,6 +104,48 @@ pub enum ManifestError {
     MissingFinalNewline,
 }
 
+impl fmt::Debug for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why [`Manifest::from_file`] failed; the message names the file.
+///
+/// `Debug` prints the message, as for [`ManifestError`].
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestFileError {
+    /// The file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The manifest's path.
+        path: PathBuf,
+        /// Why.
+        source: ReadError,
+    },
+    /// The file is not UTF-8 text.
+    #[error("{}: manifest is not UTF-8 text", path.display())]
+    NotText {
+        /// The manifest's path.
+        path: PathBuf,
+    },
+    /// The text is not a valid manifest.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The manifest's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: ManifestError,
+    },
+}
+
+impl fmt::Debug for ManifestFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 fn check_path(line: usize, path: &str) -> Result<(), ManifestError> {
     let bad = |why| {
         Err(ManifestError::BadPath {
@@ -126,6 +173,27 @@ fn check_path(line: usize, path: &str) -> Result<(), ManifestError> {
 }
 
 impl Manifest {
+    /// Reads and parses the manifest at `path` (a regular file, read once).
+    ///
+    /// The file needs no protection: it is checked against the host's
+    /// anchor before it trusts anything.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ManifestFileError> {
+        let path = path.as_ref();
+        let bytes = input::read_regular(path, input::DEFAULT_MAX_LEN).map_err(|source| {
+            ManifestFileError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| ManifestFileError::NotText {
+            path: path.to_owned(),
+        })?;
+        text.parse().map_err(|source| ManifestFileError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
     /// Builds a manifest from `(relative path, digest)` pairs in any order.
     pub fn new(
         profile: Profile,
@@ -382,5 +450,29 @@ mod tests {
                 Manifest::new(Profile::File, [(path.to_owned(), Digest::sha256(b""))]).is_err()
             );
         }
+    }
+
+    #[test]
+    fn from_file_errors_name_the_file_and_read_as_sentences() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.manifest");
+        let error = Manifest::from_file(&missing).expect_err("missing");
+        assert_eq!(
+            format!("{error:?}"),
+            format!("{}: no such file", missing.display())
+        );
+
+        let bad = dir.path().join("bad.manifest");
+        std::fs::write(&bad, "not a manifest\n").expect("write");
+        let error = Manifest::from_file(&bad).expect_err("bad");
+        assert!(matches!(error, ManifestFileError::Parse { .. }));
+        assert_eq!(format!("{error:?}"), error.to_string());
+        assert!(error
+            .to_string()
+            .starts_with(&format!("{}: line 1:", bad.display())));
+
+        let good = dir.path().join("good.manifest");
+        std::fs::write(&good, sample().to_string()).expect("write");
+        assert_eq!(Manifest::from_file(&good).expect("good"), sample());
     }
 }

@@ -20,6 +20,9 @@
 //! | sealed   | proof to another root/size  | = proof digest  | untrusted: proof does not lead to the anchor |
 //! | sealed   | proof to the anchored root  | = proof digest  | trusted by hash |
 //!
+//! With both a manifest and a proof, either one that trusts the module is
+//! enough; when neither does, the proof's reason is reported.
+//!
 //! Decision table (hash or signature), [`Policy::decide_module`]: a module
 //! with a known hash *or* a valid signature is trusted, as Linux does with
 //! `CONFIG_MODULE_SIG` and module hashes together. The hash part is the
@@ -30,9 +33,9 @@
 //! |--------------------|------------|----------------------|---------|
 //! | trusted            | any        | not checked          | trusted-by-hash |
 //! | untrusted (H)      | no         | —                    | untrusted: H |
-//! | untrusted (H)      | yes        | yes                  | trusted-by-signature <key id> |
+//! | untrusted (H)      | yes        | yes                  | `trusted-by-signature <key id>` |
 //! | untrusted (H)      | yes        | no (reasons S)       | untrusted: H; S |
-//! | not asked (no host)| yes        | yes                  | trusted-by-signature <key id> |
+//! | not asked (no host)| yes        | yes                  | `trusted-by-signature <key id>` |
 //! | not asked (no host)| yes        | no (reasons S)       | untrusted: S |
 //!
 //! The key id is the Ed25519 or SubjectPublicKeyInfo fingerprint
@@ -54,8 +57,11 @@ use crate::profile::{Profile, ProfileError};
 use crate::proof::InclusionProof;
 use crate::signature::Keyring;
 
+pub mod kernel;
+
 /// What authenticates a module's digest against the anchor.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum HashEvidence {
     /// No manifest or proof: nothing is trusted by hash.
     None,
@@ -66,6 +72,7 @@ pub enum HashEvidence {
 /// The verdict on one module.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Its digest is anchored in the host.
     TrustedByHash,
@@ -158,6 +165,10 @@ pub enum UntrustedReason {
     /// The module file could not be read.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// A Linux module hash proof is missing, malformed or does not lead to
+    /// the kernel image's root ([`kernel::KernelPolicy`]).
+    #[error("{0}")]
+    ModuleHashes(String),
     /// The module's bytes have no digest under the anchored profile.
     #[error("no {profile} digest: {error}")]
     NoDigest {
@@ -304,25 +315,7 @@ impl Policy {
             profile,
             error: e.to_string(),
         })?;
-        if let Some(proof) = proof {
-            if proof.profile != profile {
-                return Err(UntrustedReason::ProfileMismatch {
-                    proof: proof.profile,
-                    anchor: profile,
-                });
-            }
-            if proof.digest != digest {
-                return Err(UntrustedReason::ProofForAnotherModule {
-                    proof: proof.digest,
-                    module: digest,
-                });
-            }
-            if proof.tree_size != count || proof.root() != Some(root) {
-                return Err(UntrustedReason::ProofNotAnchored);
-            }
-            return Ok(());
-        }
-        match &self.evidence {
+        let by_manifest = match &self.evidence {
             HashEvidence::None => Err(UntrustedReason::NoHashEvidence),
             HashEvidence::Manifest(manifest) if !self.anchor.anchors(manifest) => {
                 Err(UntrustedReason::ManifestNotAnchored {
@@ -332,7 +325,29 @@ impl Policy {
             }
             HashEvidence::Manifest(manifest) if manifest.contains(&digest) => Ok(()),
             HashEvidence::Manifest(_) => Err(UntrustedReason::NotInManifest(digest)),
+        };
+        // Either evidence suffices: a module the manifest lists is trusted
+        // whatever a stale proof beside it says, and the proof's own
+        // reason is the one reported when both fail.
+        let (Err(_), Some(proof)) = (&by_manifest, proof) else {
+            return by_manifest;
+        };
+        if proof.profile != profile {
+            return Err(UntrustedReason::ProfileMismatch {
+                proof: proof.profile,
+                anchor: profile,
+            });
         }
+        if proof.digest != digest {
+            return Err(UntrustedReason::ProofForAnotherModule {
+                proof: proof.digest,
+                module: digest,
+            });
+        }
+        if proof.tree_size != count || proof.root() != Some(root) {
+            return Err(UntrustedReason::ProofNotAnchored);
+        }
+        Ok(())
     }
 }
 
@@ -428,6 +443,30 @@ mod tests {
         assert_eq!(
             reasons(hash_only(&policy, b"module a", None)),
             [UntrustedReason::NoHashEvidence]
+        );
+    }
+
+    #[test]
+    fn with_a_manifest_and_a_proof_either_one_suffices() {
+        let m = manifest(Profile::File);
+        let policy = Policy::new(sealed(&m), HashEvidence::Manifest(m.clone()));
+        let proof_b = InclusionProof::for_digest(&m, Digest::sha256(b"module b")).unwrap();
+        // Listed in the manifest; the proof beside it is another module's.
+        assert_eq!(
+            hash_only(&policy, b"module a", Some(&proof_b)),
+            Verdict::TrustedByHash
+        );
+        // Listed nowhere: the proof's reason is reported.
+        assert!(matches!(
+            reasons(hash_only(&policy, b"module c", Some(&proof_b)))[..],
+            [UntrustedReason::ProofForAnotherModule { .. }]
+        ));
+        // A stale manifest, a good proof.
+        let stale = manifest(Profile::Payload);
+        let policy = Policy::new(sealed(&m), HashEvidence::Manifest(stale));
+        assert_eq!(
+            hash_only(&policy, b"module b", Some(&proof_b)),
+            Verdict::TrustedByHash
         );
     }
 

@@ -13,6 +13,7 @@ use crate::linux_trailer::{self, TrailerError};
 
 /// A digest profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Profile {
     /// Every byte of the file, as `sha256sum`.
     File,

@@ -14,14 +14,23 @@
 //! walking the path reproduces the anchored root for the anchored tree size.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use crate::digest::Digest;
+use crate::input;
+use crate::linux_trailer::{self, Trailer};
 use crate::manifest::Manifest;
 use crate::merkle;
 use crate::profile::Profile;
 
 const HEADER: &str = "# modhash proof v1";
+
+/// The extension of a proof shipped beside its module: `x.so` → `x.so.proof`.
+pub const EXTENSION: &str = "proof";
+
+/// Largest proof file read: a proof for 2^64 leaves is under 5 KiB.
+const MAX_PROOF_FILE: u64 = 64 * 1024;
 
 /// An audit path for one digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +88,30 @@ impl InclusionProof {
             tree_size: manifest.leaf_count(),
             path,
         })
+    }
+
+    /// The proof appended to `module` as a modhash trailer (`modhash proof
+    /// --embed`), if it has one that parses.
+    pub fn embedded(module: &[u8]) -> Option<Self> {
+        match linux_trailer::split(module).ok()?.trailer {
+            Trailer::Modhash { body } => std::str::from_utf8(body).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The proof that travels with the module at `path` whose bytes (read
+    /// once by the caller) are `module`: appended to it, else in
+    /// `<path>.proof` beside it.
+    ///
+    /// Neither place needs protection, so a proof that is missing, unreadable
+    /// or malformed is simply no proof: it can only fail to add trust.
+    pub fn travelling_with(path: &Path, module: &[u8]) -> Option<Self> {
+        if let Some(proof) = Self::embedded(module) {
+            return Some(proof);
+        }
+        let beside = crate::signature::sidecar_path(path, EXTENSION);
+        let bytes = input::read_regular(&beside, MAX_PROOF_FILE).ok()?;
+        String::from_utf8(bytes).ok()?.parse().ok()
     }
 
     /// The root this proof leads to, if its path has the right shape.
@@ -244,5 +277,33 @@ mod tests {
             .replacen("path ", "path x", 1)
             .parse::<InclusionProof>()
             .is_err());
+    }
+
+    #[test]
+    fn proofs_travel_appended_or_beside_the_module() {
+        let m = manifest();
+        let digest = *m.leaves().first().expect("leaf");
+        let proof = InclusionProof::for_digest(&m, digest).expect("member");
+        let text = proof.to_string();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.so");
+
+        let appended =
+            linux_trailer::append_modhash_trailer(b"module", text.as_bytes()).expect("append");
+        assert_eq!(InclusionProof::embedded(&appended), Some(proof.clone()));
+        assert_eq!(InclusionProof::embedded(b"module"), None);
+        assert_eq!(
+            InclusionProof::travelling_with(&module, &appended),
+            Some(proof.clone())
+        );
+
+        assert_eq!(InclusionProof::travelling_with(&module, b"module"), None);
+        std::fs::write(dir.path().join("m.so.proof"), &text).expect("write");
+        assert_eq!(
+            InclusionProof::travelling_with(&module, b"module"),
+            Some(proof)
+        );
+        std::fs::write(dir.path().join("m.so.proof"), "garbage").expect("write");
+        assert_eq!(InclusionProof::travelling_with(&module, b"module"), None);
     }
 }

@@ -5,11 +5,15 @@
 //! manifest → same bytes) and idempotent, and resealing with another
 //! manifest just overwrites the record.
 //!
-//! The record is found through the `.modhash_anchor` section when the host
-//! still has a section table; `strip --strip-sections` removes it, so the
-//! fallback is the magic, which must then occur exactly once in the file.
+//! The record is found by its magic, which must occur exactly once in the
+//! file, and must lie inside a `PT_LOAD` segment: the running host reads its
+//! anchor from what the loader maps, never through the section table, so a
+//! record outside every loaded segment is one the host never sees. When the
+//! host still has a section table, `.modhash_anchor` must be that very
+//! record; `strip --strip-sections` removes the table, and the magic alone
+//! then finds it.
 
-use object::read::elf::{ElfFile, FileHeader};
+use object::read::elf::{ElfFile, FileHeader, ProgramHeader};
 use object::{Object, ObjectSection};
 
 use crate::anchor::{magic, Anchor, AnchorError, RECORD_LEN, SECTION_NAME};
@@ -35,6 +39,19 @@ pub enum SealError {
     /// The section is not one record long.
     #[error("section {SECTION_NAME} is {0} bytes, not a {RECORD_LEN}-byte anchor record")]
     BadSectionSize(u64),
+    /// The section table names another place than the one record the
+    /// magic marks.
+    #[error("section {SECTION_NAME} at offset {section:#x} does not hold the anchor record (at {record:#x}); the section table was edited, rebuild the host")]
+    SectionElsewhere {
+        /// File offset the section names.
+        section: usize,
+        /// File offset of the record.
+        record: usize,
+    },
+    /// The record lies outside every loaded segment: the running host
+    /// would not see what sealing writes there.
+    #[error("the anchor record at offset {0:#x} lies outside every PT_LOAD segment, so the running host never reads it; declare the anchor with modhash::anchor!() or MODHASH_ANCHOR and rebuild")]
+    NotLoaded(usize),
     /// The record in the slot does not parse.
     #[error("anchor slot at offset {offset:#x}: {source}")]
     BadRecord {
@@ -59,75 +76,116 @@ pub fn locate(host: &[u8]) -> Result<Slot, SealError> {
     if host.get(..4) != Some(b"\x7fELF".as_slice()) {
         return Err(SealError::NotElf);
     }
-    if let Some(slot) = locate_by_section(host)? {
-        return Ok(slot);
-    }
+    let layout = read_layout(host)?;
     let magic = magic();
     let mut hits = host
         .windows(magic.len())
         .enumerate()
         .filter(|(_, w)| *w == magic)
         .map(|(at, _)| at);
-    match (hits.next(), hits.count()) {
-        (None, _) => Err(SealError::NoSlot),
-        (Some(offset), 0) => Ok(Slot {
-            offset,
-            by_section: false,
-        }),
-        (Some(_), more) => Err(SealError::SeveralSlots(more + 1)),
+    let offset = match (hits.next(), hits.count()) {
+        (None, _) => return Err(SealError::NoSlot),
+        (Some(offset), 0) => offset,
+        (Some(_), more) => return Err(SealError::SeveralSlots(more + 1)),
+    };
+    if let Some((section, size)) = layout.section {
+        if size != RECORD_LEN as u64 {
+            return Err(
+                if size > RECORD_LEN as u64 && size % RECORD_LEN as u64 == 0 {
+                    SealError::SeveralSlots(
+                        usize::try_from(size / RECORD_LEN as u64).unwrap_or(usize::MAX),
+                    )
+                } else {
+                    SealError::BadSectionSize(size)
+                },
+            );
+        }
+        if section != offset as u64 {
+            return Err(SealError::SectionElsewhere {
+                section: usize::try_from(section).unwrap_or(usize::MAX),
+                record: offset,
+            });
+        }
+    }
+    let record = offset as u64..offset as u64 + RECORD_LEN as u64;
+    if !layout
+        .loaded
+        .iter()
+        .any(|(start, end)| *start <= record.start && record.end <= *end)
+    {
+        return Err(SealError::NotLoaded(offset));
+    }
+    Ok(Slot {
+        offset,
+        by_section: layout.section.is_some(),
+    })
+}
+
+/// What of a host's ELF structure decides where its anchor may be.
+struct Layout {
+    /// File offset and size of `.modhash_anchor`, when there is a section
+    /// table naming it.
+    section: Option<(u64, u64)>,
+    /// File ranges of the `PT_LOAD` segments.
+    loaded: Vec<(u64, u64)>,
+}
+
+fn read_layout(host: &[u8]) -> Result<Layout, SealError> {
+    let kind = object::FileKind::parse(host).map_err(|e| SealError::MalformedElf(e.to_string()))?;
+    match kind {
+        object::FileKind::Elf64 => layout::<object::elf::FileHeader64<object::Endianness>>(host),
+        object::FileKind::Elf32 => layout::<object::elf::FileHeader32<object::Endianness>>(host),
+        _ => Err(SealError::NotElf),
     }
 }
 
-fn locate_by_section(host: &[u8]) -> Result<Option<Slot>, SealError> {
-    let kind = object::FileKind::parse(host).map_err(|e| SealError::MalformedElf(e.to_string()))?;
-    let section = match kind {
-        object::FileKind::Elf64 => {
-            find_section::<object::elf::FileHeader64<object::Endianness>>(host)?
-        }
-        object::FileKind::Elf32 => {
-            find_section::<object::elf::FileHeader32<object::Endianness>>(host)?
-        }
-        _ => return Err(SealError::NotElf),
-    };
-    let Some((offset, size)) = section else {
-        return Ok(None);
-    };
-    if size != RECORD_LEN as u64 {
-        return Err(
-            if size > RECORD_LEN as u64 && size % RECORD_LEN as u64 == 0 {
-                SealError::SeveralSlots(
-                    usize::try_from(size / RECORD_LEN as u64).unwrap_or(usize::MAX),
-                )
-            } else {
-                SealError::BadSectionSize(size)
-            },
-        );
-    }
-    let offset = usize::try_from(offset)
-        .ok()
-        .filter(|o| {
-            o.checked_add(RECORD_LEN)
-                .is_some_and(|end| end <= host.len())
+fn layout<H: FileHeader<Endian = object::Endianness>>(host: &[u8]) -> Result<Layout, SealError> {
+    let file = ElfFile::<H>::parse(host).map_err(|e| SealError::MalformedElf(e.to_string()))?;
+    let endian = file.endian();
+    let loaded = file
+        .elf_program_headers()
+        .iter()
+        .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
+        .map(|ph| {
+            let start: u64 = ph.p_offset(endian).into();
+            (start, start.saturating_add(ph.p_filesz(endian).into()))
         })
-        .ok_or_else(|| {
-            SealError::MalformedElf(format!("section {SECTION_NAME} lies outside the file"))
-        })?;
-    Ok(Some(Slot {
-        offset,
-        by_section: true,
-    }))
+        .collect();
+    Ok(Layout {
+        section: find_section(&file, SECTION_NAME).map_err(SealError::MalformedElf)?,
+        loaded,
+    })
+}
+
+/// The file range `(offset, size)` of the section `name` of an ELF file,
+/// `None` when it has no such section; `Err` says why the file is not a
+/// readable ELF file.
+pub(crate) fn section_range(elf: &[u8], name: &str) -> Result<Option<(u64, u64)>, String> {
+    match object::FileKind::parse(elf).map_err(|e| e.to_string())? {
+        object::FileKind::Elf64 => find_section(
+            &ElfFile::<object::elf::FileHeader64<object::Endianness>>::parse(elf)
+                .map_err(|e| e.to_string())?,
+            name,
+        ),
+        object::FileKind::Elf32 => find_section(
+            &ElfFile::<object::elf::FileHeader32<object::Endianness>>::parse(elf)
+                .map_err(|e| e.to_string())?,
+            name,
+        ),
+        _ => Err("not an ELF file".to_owned()),
+    }
 }
 
 fn find_section<H: FileHeader<Endian = object::Endianness>>(
-    host: &[u8],
-) -> Result<Option<(u64, u64)>, SealError> {
-    let file = ElfFile::<H>::parse(host).map_err(|e| SealError::MalformedElf(e.to_string()))?;
-    let Some(section) = file.section_by_name(SECTION_NAME) else {
+    file: &ElfFile<'_, H>,
+    name: &str,
+) -> Result<Option<(u64, u64)>, String> {
+    let Some(section) = file.section_by_name(name) else {
         return Ok(None);
     };
-    let (offset, size) = section.file_range().ok_or_else(|| {
-        SealError::MalformedElf(format!("section {SECTION_NAME} has no file data"))
-    })?;
+    let (offset, size) = section
+        .file_range()
+        .ok_or_else(|| format!("section {name} has no file data"))?;
     Ok(Some((offset, size)))
 }
 

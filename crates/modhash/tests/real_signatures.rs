@@ -140,6 +140,15 @@ fn kernel_modules_verify_with_the_certificate_in_vmlinuz() {
     let image = images.first().expect("boot/vmlinuz-* in the test data");
     let found = kernel_image::certificates(&std::fs::read(image).expect("read vmlinuz"))
         .expect("vmlinuz holds certificates");
+    // Debian's payload has no symbol table: the system list is found by its
+    // layout, and holds the build's module signing key, trusted.
+    assert_eq!(found.located, kernel_image::Located::Layout);
+    assert!(
+        found.certificates.iter().all(|c| c.is_trusted()),
+        "{:?}",
+        found.certificates
+    );
+    assert_eq!(found.certificates.len(), 1);
     let pem = found.to_pem();
     let ring = Keyring::from_files(&[pem.as_bytes()]).expect("extracted certificates parse");
     let tmp = tempfile::tempdir().expect("temp dir");

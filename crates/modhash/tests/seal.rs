@@ -73,3 +73,53 @@ fn a_magic_too_close_to_the_end_is_a_truncated_record() {
         })
     ));
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../modhash-cli/tests/cmd/fixtures/forged-anchor")
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+/// The section table is not what the running host reads: a record that
+/// only the section table points at must never be reported as the anchor
+/// (make-hostile.sh builds these from c-host.so).
+#[test]
+fn a_record_outside_the_loaded_segments_is_refused() {
+    assert!(matches!(
+        seal::read(&fixture("anchor-in-comment-only.so")),
+        Err(seal::SealError::NotLoaded(0x3000))
+    ));
+    assert_eq!(
+        seal::read(&fixture("anchor-in-comment.so")),
+        Err(seal::SealError::SeveralSlots(2))
+    );
+    assert!(matches!(
+        seal::seal(&fixture("anchor-in-comment-only.so"), &manifest(1)),
+        Err(seal::SealError::NotLoaded(_))
+    ));
+}
+
+#[test]
+fn the_section_must_name_the_record_the_magic_marks() {
+    // Point .modhash_anchor's sh_offset at loaded bytes that are not the
+    // record: the record itself is fine, the section table lies.
+    let mut host = fixture("anchor-in-comment-only.so");
+    let original = c_host();
+    let record = seal::locate(&original).unwrap().offset;
+    host[record] = original[record];
+    host[0x3000..0x3040].copy_from_slice(&original[0x3000..0x3040]);
+    let shdr_offset_field = host
+        .windows(8)
+        .position(|w| w == 0x3000u64.to_le_bytes())
+        .unwrap();
+    host[shdr_offset_field..shdr_offset_field + 8]
+        .copy_from_slice(&((record - 64) as u64).to_le_bytes());
+    assert_eq!(
+        seal::locate(&host),
+        Err(seal::SealError::SectionElsewhere {
+            section: record - 64,
+            record
+        })
+    );
+}

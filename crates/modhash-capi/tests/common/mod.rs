@@ -1,4 +1,5 @@
-//! Helpers shared by the tests that build C against libmodhash.
+//! What the tests that build C against libmodhash share: where the library
+//! is built, and how to compile against the headers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,4 +38,16 @@ pub fn root() -> PathBuf {
 pub fn run(cmd: &mut Command) {
     let status = cmd.status().expect("run a compiler");
     assert!(status.success(), "{cmd:?} failed");
+}
+
+/// `-I` for the directories of the three public headers.
+pub fn include_args() -> Vec<std::ffi::OsString> {
+    [
+        "crates/modhash-capi/include",
+        "crates/modhash/include",
+        "crates/modhash-plugin/include",
+    ]
+    .iter()
+    .flat_map(|dir| ["-I".into(), root().join(dir).into_os_string()])
+    .collect()
 }

@@ -3,14 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+use modhash::compressed::{self, Compression};
 use modhash::linux_trailer::{self, ModuleSignatureInfo, Trailer};
+use modhash::module_hashes::{self, Proof, Root};
 use modhash::signature::linux::{self, SignerIdentity};
 use modhash::{seal, Profile};
 
-use crate::output::{print_json, CommandResult, Outcome};
+use crate::output::{print_json, CommandResult, Failure, Outcome};
 
-/// Show what FILE is (ELF kind and class, or other), its appended trailer,
-/// its anchor if it is a host, and its digest under every profile.
+/// Show what FILE is (ELF kind and class, or other), its appended trailer
+/// (signature, modhash trailer or module hash proof), its anchor if it is a
+/// host, the module hashes root if it is a kernel image, and its digest
+/// under every profile. A compressed kernel module (.ko.xz, .ko.zst, .ko.gz)
+/// is shown decompressed, as the kernel loads it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON.
@@ -24,11 +29,21 @@ pub struct Args {
 struct Inspection<'a> {
     path: &'a Path,
     size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compressed: Option<CompressedReport>,
     kind: String,
     trailer: TrailerReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     anchor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module_hashes: Option<Root>,
     digests: Vec<ProfileDigest>,
+}
+
+#[derive(serde::Serialize)]
+struct CompressedReport {
+    compression: Compression,
+    file_size: usize,
 }
 
 #[derive(serde::Serialize)]
@@ -48,6 +63,11 @@ enum TrailerReport {
     Modhash {
         body_len: usize,
     },
+    ModuleHashProof {
+        pos: u32,
+        levels: usize,
+        payload_len: usize,
+    },
     Invalid {
         error: String,
     },
@@ -63,12 +83,29 @@ struct ProfileDigest {
 }
 
 pub fn run(args: Args) -> CommandResult {
-    let bytes = crate::files::read_module(&args.file)?;
-    let trailer = match linux_trailer::split(&bytes) {
+    let file = crate::files::read_module(&args.file)?;
+    let module = compressed::decompress(&file, compressed::MAX_DECOMPRESSED)
+        .map_err(|e| Failure::at(&args.file, e))?;
+    let bytes = &module.bytes;
+    let trailer = match linux_trailer::split(bytes) {
         Ok(split) => match split.trailer {
             Trailer::None => TrailerReport::None,
+            Trailer::ModuleSignature { info, .. }
+                if info.id_type == module_hashes::ID_TYPE_MERKLE =>
+            {
+                match Proof::split(bytes) {
+                    Ok((payload, proof)) => TrailerReport::ModuleHashProof {
+                        pos: proof.pos,
+                        levels: proof.siblings.len(),
+                        payload_len: payload.len(),
+                    },
+                    Err(e) => TrailerReport::Invalid {
+                        error: e.to_string(),
+                    },
+                }
+            }
             Trailer::ModuleSignature { info, .. } => {
-                let (signer, signer_error) = match linux::signer_identity(&bytes) {
+                let (signer, signer_error) = match linux::signer_identity(bytes) {
                     Ok(signer) => (signer, None),
                     Err(e) => (None, Some(e.to_string())),
                 };
@@ -87,13 +124,13 @@ pub fn run(args: Args) -> CommandResult {
             error: e.to_string(),
         },
     };
-    let anchor = match seal::read(&bytes) {
+    let anchor = match seal::read(bytes) {
         Ok((slot, anchor)) => Some(format!("{anchor} (record at offset {:#x})", slot.offset)),
         Err(_) => None,
     };
     let digests = Profile::ALL
         .into_iter()
-        .map(|profile| match profile.digest(&bytes) {
+        .map(|profile| match profile.digest(bytes) {
             Ok(digest) => ProfileDigest {
                 profile,
                 digest: Some(digest),
@@ -109,9 +146,16 @@ pub fn run(args: Args) -> CommandResult {
     let inspection = Inspection {
         path: &args.file,
         size: bytes.len(),
-        kind: describe_kind(&bytes),
+        compressed: module.compression.map(|compression| CompressedReport {
+            compression,
+            file_size: file.len(),
+        }),
+        kind: describe_kind(bytes),
         trailer,
         anchor,
+        module_hashes: module_hashes::image::read(&file)
+            .ok()
+            .map(|found| found.root),
         digests,
     };
     if args.json {
@@ -125,6 +169,12 @@ pub fn run(args: Args) -> CommandResult {
 fn print_human(i: &Inspection<'_>) {
     println!("file:    {}", i.path.display());
     println!("size:    {} bytes", i.size);
+    if let Some(c) = &i.compressed {
+        println!(
+            "compressed: {} ({} bytes on disk); shown decompressed, as the kernel loads it",
+            c.compression, c.file_size
+        );
+    }
     println!("kind:    {}", i.kind);
     match &i.trailer {
         TrailerReport::None => println!("trailer: none"),
@@ -164,10 +214,29 @@ fn print_human(i: &Inspection<'_>) {
         TrailerReport::Modhash { body_len } => {
             println!("trailer: modhash trailer, {body_len} bytes")
         }
+        TrailerReport::ModuleHashProof {
+            pos,
+            levels,
+            payload_len,
+        } => println!(
+            "trailer: module hash proof (id_type 3), position {pos} in modules.order, {levels} levels, payload {payload_len} bytes"
+        ),
         TrailerReport::Invalid { error } => println!("trailer: invalid: {error}"),
     }
     if let Some(anchor) = &i.anchor {
         println!("anchor:  {anchor}");
+    }
+    if let Some(root) = &i.module_hashes {
+        println!(
+            "module_hashes: levels={} root={}{}",
+            root.levels,
+            root.hash,
+            if root.is_placeholder() {
+                " (unsealed placeholder)"
+            } else {
+                ""
+            }
+        );
     }
     for d in &i.digests {
         match (&d.digest, &d.not_applicable) {

@@ -12,9 +12,10 @@ use crate::trust::TrustArgs;
 /// Load MODULE as HOST would, and print its verdict and module name.
 ///
 /// Reads MODULE once into a sealed memory file, judges it by HOST's anchor
-/// (and --keys), then loads it in-process, isolates it or refuses it as
-/// --policy says. Prints the verdict and the name the module reports through the module
-/// ABI. Exit 0 if the module loaded, 1 if the policy refused it, 2 if it is
+/// (with --manifest, or a proof appended to MODULE or beside it as
+/// MODULE.proof) and --keys, then loads it in-process, isolates it or
+/// refuses it as --policy says. Prints the verdict and the name the module
+/// reports through the module ABI. Exit 0 if the module loaded, 1 if the policy refused it, 2 if it is
 /// not a loadable module or an input is bad.
 #[derive(Debug, clap::Args)]
 pub struct Args {

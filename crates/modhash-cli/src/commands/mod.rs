@@ -3,6 +3,7 @@
 pub mod diff;
 pub mod hash;
 pub mod inspect;
+pub mod kernel;
 pub mod key;
 pub mod keygen;
 pub mod load;

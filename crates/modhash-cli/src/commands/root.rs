@@ -41,8 +41,5 @@ pub fn run(args: Args) -> CommandResult {
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest, Failure> {
-    let bytes = crate::files::read_module(path)?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| Failure::at(path, "manifest is not UTF-8 text"))?;
-    text.parse().map_err(|e| Failure::at(path, e))
+    Manifest::from_file(path).map_err(Failure::naming_its_file)
 }

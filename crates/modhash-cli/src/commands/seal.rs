@@ -1,7 +1,7 @@
 //! `modhash seal`: write a manifest's root into the host's anchor slot.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use modhash::seal;
 
@@ -47,13 +47,24 @@ pub fn run(args: Args) -> CommandResult {
         });
     }
     let sealed = seal::seal(&host, &manifest).map_err(|e| Failure::at(&args.host, e))?;
-    let out = args.output.as_deref().unwrap_or(&args.host);
-    let mode = std::fs::metadata(&args.host)
-        .map_err(|e| Failure::at(&args.host, e))?
-        .permissions()
-        .mode();
-    write_atomically_with_mode(out, &sealed, mode)?;
+    let out = write_sealed(&args.host, args.output.as_deref(), &sealed)?;
     let (_, anchor) = seal::read(&sealed).map_err(|e| Failure::at(out, e))?;
     println!("{}: {}", out.display(), anchor);
     Ok(Outcome::Yes)
+}
+
+/// Writes a sealed binary to `output`, or in place of `input`, with
+/// `input`'s permission bits (a sealed executable stays executable).
+pub fn write_sealed<'a>(
+    input: &'a Path,
+    output: Option<&'a Path>,
+    sealed: &[u8],
+) -> Result<&'a Path, Failure> {
+    let out = output.unwrap_or(input);
+    let mode = std::fs::metadata(input)
+        .map_err(|e| Failure::at(input, e))?
+        .permissions()
+        .mode();
+    write_atomically_with_mode(out, sealed, mode)?;
+    Ok(out)
 }

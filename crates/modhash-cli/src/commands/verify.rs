@@ -4,28 +4,47 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use modhash::linux_trailer::{self, Trailer};
+use modhash::compressed;
+use modhash::module_hashes::{self, image::ImageError};
+use modhash::policy::kernel::KernelPolicy;
 use modhash::policy::{Policy, UntrustedReason, Verdict};
 use modhash::proof::InclusionProof;
+use modhash::signature::kernel_image::{self, KernelImageError};
 
-use crate::output::{print_json, progress, CommandResult, Failure, Outcome};
+use crate::output::{one_line, print_json, progress, CommandResult, Failure, Outcome};
 use crate::trust::TrustArgs;
 
-/// Decide, as HOST would, whether each MODULE is trusted.
+/// Decide, as HOST (or a Linux kernel IMAGE) would, whether each MODULE is
+/// trusted.
 ///
 /// Prints one line per module: `trusted-by-hash`, `trusted-by-signature
 /// <key id>` or `untrusted: <every reason>`. The hash profile comes from the
 /// host's anchor. A module whose hash is not anchored is trusted if a
 /// signature by one of --keys verifies: an appended Linux module signature,
-/// MODULE.sign (libcamera), MODULE.modsig or a --signtab entry. Exit 0 if
+/// MODULE.sign (libcamera), MODULE.modsig or a --signtab entry.
+///
+/// With --kernel, a module with an appended module hash proof is trusted by
+/// hash if the proof leads to the image's `.module_hashes` root, and a module
+/// with a PKCS#7 signature by signature if a certificate built into the image
+/// (or given with --keys) verifies it, as that kernel decides. Compressed
+/// modules (.ko.xz, .ko.zst, .ko.gz) are judged decompressed. Exit 0 if
 /// every module is trusted, 1 if any is not.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     trust: TrustArgs,
+    /// A Linux kernel image (vmlinux or bzImage) whose module hashes root and
+    /// built-in certificates decide.
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        conflicts_with_all = ["host", "manifest", "signtab"]
+    )]
+    kernel: Option<PathBuf>,
     /// An inclusion proof, one per MODULE in the same order (`modhash
-    /// proof`). Without --manifest or --proof, a proof appended to the
-    /// module as a modhash trailer is used.
+    /// proof`). Without --proof, a proof appended to the module as a
+    /// modhash trailer, else MODULE.proof beside it, is used; with
+    /// --manifest too, either one suffices.
     #[arg(
         long = "proof",
         value_name = "P",
@@ -61,7 +80,15 @@ pub fn run(args: Args) -> CommandResult {
         .iter()
         .map(|p| read_proof(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let policy = args.trust.policy()?;
+    let judge = match &args.kernel {
+        Some(image) => Judge::Kernel(kernel_policy(image, &args.trust)?),
+        None if args.trust.host.is_none() && args.trust.keys.is_empty() => {
+            return Err(Failure::usage(
+                "give --host, --keys (or both), or --kernel: what decides which modules are trusted",
+            ))
+        }
+        None => Judge::Host(args.trust.policy()?),
+    };
 
     let bar = progress(args.modules.len(), "verifying");
     let reports: Vec<Report<'_>> = args
@@ -69,7 +96,7 @@ pub fn run(args: Args) -> CommandResult {
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
-            let verdict = verdict_for(&policy, path, proofs.get(i));
+            let verdict = verdict_for(&judge, path, proofs.get(i));
             bar.inc(1);
             Report { path, verdict }
         })
@@ -80,33 +107,67 @@ pub fn run(args: Args) -> CommandResult {
         print_json(&reports)?;
     } else {
         for report in &reports {
-            println!("{}: {}", report.path.display(), report.verdict);
+            println!(
+                "{}",
+                one_line(&format!("{}: {}", report.path.display(), report.verdict))
+            );
         }
     }
     Ok(Outcome::from_bool(all_trusted))
 }
 
-fn verdict_for(policy: &Policy, path: &Path, proof: Option<&InclusionProof>) -> Verdict {
-    let bytes = match modhash::input::read_regular(path, modhash::input::DEFAULT_MAX_LEN) {
-        Ok(bytes) => bytes,
+/// Who decides: a host's policy, or a kernel image's.
+enum Judge {
+    Host(Policy),
+    Kernel(KernelPolicy),
+}
+
+/// The policy of the kernel `image`: its root, if it has a `.module_hashes`
+/// section, and its certificates plus those of --keys.
+fn kernel_policy(image: &Path, trust: &TrustArgs) -> Result<KernelPolicy, Failure> {
+    let bytes = crate::files::read_module(image)?;
+    let root = match module_hashes::image::read(&bytes) {
+        Ok(found) => Some(found.root),
+        Err(ImageError::NoSection) => None,
+        Err(e) => return Err(Failure::at(image, e)),
+    };
+    let mut keyring = trust.keyring()?;
+    match kernel_image::certificates(&bytes) {
+        // Only the keys the kernel itself trusts: not blacklisted, not
+        // revoked by the image.
+        Ok(found) => {
+            for cert in found.certificates.iter().filter(|c| c.is_trusted()) {
+                keyring
+                    .add_file(&cert.der)
+                    .map_err(|e| Failure::at(image, e))?;
+            }
+        }
+        // A kernel without builtin keys trusts modules by hash alone.
+        Err(KernelImageError::NoCertificates(_) | KernelImageError::NoSystemList(_)) => {}
+        Err(e) => return Err(Failure::at(image, e)),
+    }
+    Ok(KernelPolicy::new(root, keyring))
+}
+
+fn verdict_for(judge: &Judge, path: &Path, proof: Option<&InclusionProof>) -> Verdict {
+    // A compressed kernel module is judged as the kernel loads it.
+    let bytes = match compressed::read(path) {
+        Ok(module) => module.bytes,
         Err(e) => {
             return Verdict::Untrusted {
                 reasons: vec![UntrustedReason::Unreadable(e.to_string())],
             }
         }
     };
-    let embedded = match proof {
-        Some(_) => None,
-        None => embedded_proof(&bytes),
-    };
-    policy.decide_module(path, &bytes, proof.or(embedded.as_ref()))
-}
-
-/// A proof carried in a modhash trailer, if the module has one that parses.
-fn embedded_proof(bytes: &[u8]) -> Option<InclusionProof> {
-    match linux_trailer::split(bytes).ok()?.trailer {
-        Trailer::Modhash { body } => std::str::from_utf8(body).ok()?.parse().ok(),
-        _ => None,
+    match judge {
+        Judge::Kernel(policy) => policy.decide(&bytes),
+        Judge::Host(policy) => {
+            let travelling = match proof {
+                Some(_) => None,
+                None => InclusionProof::travelling_with(path, &bytes),
+            };
+            policy.decide_module(path, &bytes, proof.or(travelling.as_ref()))
+        }
     }
 }
 

@@ -90,3 +90,28 @@ pub fn kernel_module_files(dir: &Path) -> Vec<PathBuf> {
     );
     files
 }
+
+/// Copies `src` to `dst` with the appended signature of every file removed;
+/// returns how many files were copied.
+pub fn copy_stripped(src: &Path, dst: &Path) -> usize {
+    let mut files = 0;
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.expect("walk the kernel tree");
+        let relative = entry.path().strip_prefix(src).expect("inside the tree");
+        let target = dst.join(relative);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("create directory");
+        } else {
+            let bytes = std::fs::read(entry.path()).expect("read module");
+            let split = modhash::linux_trailer::split(&bytes).expect("a well-formed trailer");
+            assert!(
+                !matches!(split.trailer, modhash::linux_trailer::Trailer::None),
+                "{}: the test data should be signed",
+                entry.path().display()
+            );
+            std::fs::write(&target, split.payload).expect("write stripped module");
+            files += 1;
+        }
+    }
+    files
+}

@@ -57,7 +57,16 @@ pub fn variant_b_bytes(a: &[u8]) -> Vec<u8> {
 /// Compiles the C example module with the system C compiler.
 pub fn c_module(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = dir.join("libupper.so");
+    compile_c(
+        &root.join("examples/c-module/upper.c"),
+        &dir.join("libupper.so"),
+    )
+}
+
+/// Compiles the C module `source` into the shared object `out` with the
+/// system C compiler (`CC`, else `cc`), warnings as errors.
+pub fn compile_c(source: &Path, out: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
     let status = Command::new(cc)
         .args([
@@ -65,15 +74,12 @@ pub fn c_module(dir: &Path) -> PathBuf {
         ])
         .arg(root.join("crates/modhash-plugin/include"))
         .arg("-o")
-        .arg(&out)
-        .arg(root.join("examples/c-module/upper.c"))
+        .arg(out)
+        .arg(source)
         .status()
         .expect("run the C compiler (set CC, or install gcc)");
-    assert!(
-        status.success(),
-        "compiling examples/c-module/upper.c failed"
-    );
-    out
+    assert!(status.success(), "compiling {} failed", source.display());
+    out.to_owned()
 }
 
 /// Checks, through `call` (in-process or isolated alike), that the variant
@@ -99,4 +105,25 @@ pub fn assert_failures_reach_the_host(
         other => panic!("expected a module error, got {other:?}"),
     }
     assert_eq!(call(1, b"still").expect("call after failures"), b"still");
+}
+
+/// How long `f` takes.
+pub fn time(f: impl FnOnce()) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// The median of `samples` (sorts them).
+pub fn median(samples: &mut [std::time::Duration]) -> std::time::Duration {
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+/// The rounds a benchmark runs: `MODHASH_BENCH_ROUNDS`, default 2000.
+pub fn bench_rounds() -> usize {
+    std::env::var("MODHASH_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
 }

@@ -192,12 +192,7 @@ impl CertificateKey {
             .to_der()
             .map_err(|e| KeyError::Algorithm(format!("(unencodable key: {e})")))?;
         let key = PublicKey::from_spki_der(&spki_der)?;
-        let subject_key_id = tbs.extensions.as_ref().and_then(|exts| {
-            exts.iter()
-                .find(|e| e.extn_id == oid::SUBJECT_KEY_IDENTIFIER)
-                .and_then(|e| der::asn1::OctetString::from_der(e.extn_value.as_bytes()).ok())
-                .map(|o| o.as_bytes().to_vec())
-        });
+        let subject_key_id = subject_key_id(tbs);
         Ok(Self {
             issuer_der: tbs
                 .issuer
@@ -209,6 +204,16 @@ impl CertificateKey {
             key,
         })
     }
+}
+
+/// The subject key identifier extension's key id, when present.
+pub(crate) fn subject_key_id(tbs: &x509_cert::TbsCertificate) -> Option<Vec<u8>> {
+    tbs.extensions.as_ref().and_then(|exts| {
+        exts.iter()
+            .find(|e| e.extn_id == oid::SUBJECT_KEY_IDENTIFIER)
+            .and_then(|e| der::asn1::OctetString::from_der(e.extn_value.as_bytes()).ok())
+            .map(|o| o.as_bytes().to_vec())
+    })
 }
 
 /// The common name of `name`, or its RFC 4514 string when it has none.

@@ -4,19 +4,22 @@
 //! The SignedData is detached and covers the module's payload (the bytes
 //! before the signature, [`crate::linux_trailer`]). Its one SignerInfo names
 //! the signing certificate by issuer and serial number (or by subject key
-//! identifier, `sign-file -k`); the certificate must be in the key ring. The
-//! kernel signs without signed attributes, so the signature is over the
-//! payload itself; with signed attributes (other signers), it is over their
-//! DER and their message digest must equal the payload's. RSA PKCS#1 v1.5
-//! and ECDSA (P-256, P-384, P-521) with SHA-256, SHA-384 or SHA-512 are
-//! accepted; SHA-1 and SHA-224 are refused as too weak.
+//! identifier, `sign-file -k`); the certificate must be in the key ring.
+//!
+//! A verdict here predicts the kernel's: whatever the kernel's
+//! `pkcs7_verify` and `mod_check_sig` refuse is refused (signed attributes,
+//! a content type other than id-data, a signer algorithm its PKCS#7 parser
+//! does not know, a P-521 key that kernels before 6.10 cannot load), and a
+//! little more that no kernel build should produce (SHA-1 and SHA-224, RSA
+//! keys under 2048 bits, a signer digest missing from `digestAlgorithms`, a
+//! signature OID naming another digest than the signer's). The table is in
+//! `docs/signatures.md`.
 
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::oid::ObjectIdentifier;
 use der::{Decode, Encode};
-use sha2::Digest as _;
 
 use super::keyring::{common_name, CertificateKey, Curve, KeyAlgorithm};
 use super::{Keyring, Scheme, Signer};
@@ -26,9 +29,6 @@ mod oid {
     use der::oid::ObjectIdentifier;
     pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
     pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-    pub const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-    pub const MESSAGE_DIGEST: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
     pub const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
     pub const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
     pub const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
@@ -76,11 +76,21 @@ pub enum LinuxError {
     /// Not exactly one signer.
     #[error("the PKCS#7 has {0} signers; a module signature has exactly one")]
     SignerCount(usize),
+    /// The signature carries signed (authenticated) attributes.
+    #[error("the signature has signed attributes, which the kernel refuses on a module signature; sign with sign-file or `openssl cms -sign -noattr`")]
+    SignedAttributes,
+    /// The signed content is not of type id-data.
+    #[error("the signed content type is {0}, not id-data, which the kernel refuses; sign with sign-file")]
+    ContentType(String),
     /// A digest algorithm that is not accepted.
     #[error("digest algorithm {0} is not supported; use SHA-256, SHA-384 or SHA-512")]
     Digest(String),
+    /// The signer's digest algorithm is not among those the SignedData
+    /// declares.
+    #[error("the signer's digest algorithm {0} is not among the SignedData's digestAlgorithms; the signature is malformed, re-sign the module")]
+    DigestUndeclared(String),
     /// A signature algorithm that is not accepted.
-    #[error("signature algorithm {0} is not supported; use RSA or ECDSA")]
+    #[error("signer algorithm {0} is refused: the kernel takes rsaEncryption or ecdsa-with-SHA256/384/512 (matching the digest) as a module signer's algorithm; sign with sign-file")]
     Algorithm(String),
     /// The signature and certificate algorithms disagree.
     #[error("signature algorithm {signature} does not match the certificate's {key} key")]
@@ -90,21 +100,18 @@ pub enum LinuxError {
         /// From the certificate.
         key: String,
     },
-    /// The signed attributes are missing a content type of `data` or the
-    /// message digest.
-    #[error("signed attributes lack {0}; the signature is malformed")]
-    Attributes(&'static str),
+    /// A key that not every supported kernel can use.
+    #[error("certificate `{subject}` has a P-521 key, which Linux verifies only since 6.10; sign with RSA, P-256 or P-384 for a verdict that holds on every kernel")]
+    P521 {
+        /// The certificate's subject common name.
+        subject: String,
+    },
     /// The ring holds no certificate.
     #[error("the key ring holds no X.509 certificate; extract the kernel's with `modhash key extract --kernel IMAGE`")]
     NoCertificates,
     /// No certificate of the ring matches the signer.
     #[error("signed by {0}, which matches no certificate in the key ring; add the signer's certificate with --keys")]
     UnknownSigner(SignerIdentity),
-    /// The signed attributes' message digest differs from the payload's.
-    #[error(
-        "the signed message digest differs from the module's: the module changed after signing"
-    )]
-    DigestMismatch,
     /// The signature does not verify.
     #[error("signature does not verify with certificate `{subject}`: the module changed after signing, or another key signed it")]
     BadSignature {
@@ -175,12 +182,25 @@ impl<'a> ModuleSignature<'a> {
         if signed_data.encap_content_info.econtent.is_some() {
             return Err(LinuxError::Attached);
         }
+        // With no signed attributes nothing signs this field, so only the
+        // value the kernel requires is taken.
+        if signed_data.encap_content_info.econtent_type != oid::DATA {
+            return Err(LinuxError::ContentType(
+                signed_data.encap_content_info.econtent_type.to_string(),
+            ));
+        }
+        let declared = signed_data.digest_algorithms;
         let mut signers = signed_data.signer_infos.0.into_vec();
         let count = signers.len();
         let signer = match signers.pop() {
             Some(signer) if count == 1 => signer,
             _ => return Err(LinuxError::SignerCount(count)),
         };
+        if !declared.iter().any(|alg| alg.oid == signer.digest_alg.oid) {
+            return Err(LinuxError::DigestUndeclared(
+                signer.digest_alg.oid.to_string(),
+            ));
+        }
         Ok(Self {
             payload: split.payload,
             signer,
@@ -250,15 +270,12 @@ fn digest_name(oid: &ObjectIdentifier) -> Option<&'static str> {
     })
 }
 
-/// A signature algorithm OID: its key type and, when it names one, its
-/// digest.
+/// A signer algorithm OID the kernel's PKCS#7 parser takes
+/// (`pkcs7_sig_note_pkey_algo`): its key type and, for ECDSA, its digest.
+/// `sha256WithRSAEncryption` and `id-ecPublicKey` are not among them.
 fn signature_alg(oid: &ObjectIdentifier) -> Option<(KeyType, Option<DigestAlg>)> {
     Some(match *oid {
         oid::RSA_ENCRYPTION => (KeyType::Rsa, None),
-        oid::SHA256_WITH_RSA => (KeyType::Rsa, Some(DigestAlg::Sha256)),
-        oid::SHA384_WITH_RSA => (KeyType::Rsa, Some(DigestAlg::Sha384)),
-        oid::SHA512_WITH_RSA => (KeyType::Rsa, Some(DigestAlg::Sha512)),
-        oid::EC_PUBLIC_KEY => (KeyType::Ecdsa, None),
         oid::ECDSA_WITH_SHA256 => (KeyType::Ecdsa, Some(DigestAlg::Sha256)),
         oid::ECDSA_WITH_SHA384 => (KeyType::Ecdsa, Some(DigestAlg::Sha384)),
         oid::ECDSA_WITH_SHA512 => (KeyType::Ecdsa, Some(DigestAlg::Sha512)),
@@ -308,14 +325,6 @@ fn verification_algorithm(
     }
 }
 
-fn hash(digest: DigestAlg, bytes: &[u8]) -> Vec<u8> {
-    match digest {
-        DigestAlg::Sha256 => sha2::Sha256::digest(bytes).to_vec(),
-        DigestAlg::Sha384 => sha2::Sha384::digest(bytes).to_vec(),
-        DigestAlg::Sha512 => sha2::Sha512::digest(bytes).to_vec(),
-    }
-}
-
 /// Who signed `module`, as its appended signature's SignerInfo says, without
 /// checking the signature; `None` when the module has no appended
 /// signature. For display (`modhash inspect`): it proves nothing.
@@ -332,6 +341,11 @@ pub fn signer_identity(module: &[u8]) -> Result<Option<SignerIdentity>, LinuxErr
 pub(crate) fn verify(ring: &Keyring, module: &[u8]) -> Result<Signer, LinuxError> {
     let signature = ModuleSignature::parse(module)?;
     let signer = &signature.signer;
+    // The kernel refuses every module signature with signed attributes, so
+    // the signature is always over the payload itself.
+    if signer.signed_attrs.is_some() {
+        return Err(LinuxError::SignedAttributes);
+    }
     let digest = digest_alg(&signer.digest_alg.oid)
         .ok_or_else(|| LinuxError::Digest(signer.digest_alg.oid.to_string()))?;
     let (key_type, named_digest) = signature_alg(&signer.signature_algorithm.oid)
@@ -360,41 +374,16 @@ pub(crate) fn verify(ring: &Keyring, module: &[u8]) -> Result<Signer, LinuxError
             key: format!("{:?}", cert.key.algorithm),
         });
     }
-
-    let signed_attrs_der;
-    let message: &[u8] = match &signer.signed_attrs {
-        None => signature.payload,
-        Some(attrs) => {
-            let content_type = attrs
-                .iter()
-                .find(|a| a.oid == oid::CONTENT_TYPE)
-                .and_then(|a| a.values.get(0))
-                .and_then(|v| v.decode_as::<ObjectIdentifier>().ok());
-            if content_type != Some(oid::DATA) {
-                return Err(LinuxError::Attributes("a content type of id-data"));
-            }
-            let message_digest = attrs
-                .iter()
-                .find(|a| a.oid == oid::MESSAGE_DIGEST)
-                .and_then(|a| a.values.get(0))
-                .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
-                .ok_or(LinuxError::Attributes("a message digest"))?;
-            if message_digest.as_bytes() != hash(digest, signature.payload).as_slice() {
-                return Err(LinuxError::DigestMismatch);
-            }
-            // The signature covers the attributes' DER with the universal
-            // SET tag, not the [0] IMPLICIT tag they carry in SignerInfo.
-            signed_attrs_der = attrs
-                .to_der()
-                .map_err(|e| LinuxError::Malformed(e.to_string()))?;
-            &signed_attrs_der
-        }
-    };
+    if let KeyAlgorithm::Ecdsa(Curve::P521) = cert.key.algorithm {
+        return Err(LinuxError::P521 {
+            subject: cert.subject_cn.clone(),
+        });
+    }
     UnparsedPublicKey::new(
         verification_algorithm(cert.key.algorithm, digest),
         &cert.key.key_bytes,
     )
-    .verify(message, signer.signature.as_bytes())
+    .verify(signature.payload, signer.signature.as_bytes())
     .map_err(|_| LinuxError::BadSignature {
         subject: cert.subject_cn.clone(),
     })?;
@@ -452,10 +441,6 @@ mod tests {
                 "modhash test rsa2048",
             ),
             (
-                include_bytes!("testdata/rsa-sha512-attrs.ko"),
-                "modhash test rsa2048",
-            ),
-            (
                 include_bytes!("testdata/rsa-keyid.ko"),
                 "modhash test rsa2048",
             ),
@@ -497,11 +482,95 @@ mod tests {
                 Err(LinuxError::BadSignature { .. })
             ));
         }
-        let mut changed = include_bytes!("testdata/rsa-sha512-attrs.ko").to_vec();
-        changed[100] ^= 1;
+    }
+
+    /// Each hostile variant starts from a signature that verifies and
+    /// changes one thing the kernel looks at but no signature covers.
+    fn patched(module: &[u8], from: &[u8], to: &[u8], nth: usize) -> Vec<u8> {
+        let at = module
+            .windows(from.len())
+            .enumerate()
+            .filter(|(_, w)| *w == from)
+            .nth(nth)
+            .map(|(at, _)| at)
+            .expect("pattern present");
+        let mut out = module.to_vec();
+        out[at..at + to.len()].copy_from_slice(to);
+        out
+    }
+
+    const RSA_SHA256_KO: &[u8] = include_bytes!("testdata/rsa-sha256.ko");
+    /// DER of the OIDs patched below (tag, length, value).
+    const ID_DATA: &[u8] = &[6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 7, 1];
+    const RSA_ENCRYPTION: &[u8] = &[6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1];
+    const SHA256: &[u8] = &[6, 9, 0x60, 0x86, 0x48, 1, 0x65, 3, 4, 2, 1];
+
+    #[test]
+    fn signed_attributes_are_refused_as_the_kernel_does() {
         assert_eq!(
-            verify(&ring(&[RSA]), &changed),
-            Err(LinuxError::DigestMismatch)
+            verify(
+                &ring(&[RSA]),
+                include_bytes!("testdata/rsa-sha512-attrs.ko")
+            ),
+            Err(LinuxError::SignedAttributes)
+        );
+    }
+
+    #[test]
+    fn unsigned_fields_the_kernel_checks_are_checked() {
+        let ring = ring(&[RSA]);
+        verify(&ring, RSA_SHA256_KO).unwrap();
+        // eContentType digestedData (1.2.840.113549.1.7.5) instead of id-data.
+        let mut content_type = ID_DATA.to_vec();
+        content_type[10] = 5;
+        assert_eq!(
+            verify(&ring, &patched(RSA_SHA256_KO, ID_DATA, &content_type, 0)),
+            Err(LinuxError::ContentType("1.2.840.113549.1.7.5".into()))
+        );
+        // Signer algorithm sha256WithRSAEncryption instead of rsaEncryption.
+        let mut with_rsa = RSA_ENCRYPTION.to_vec();
+        with_rsa[10] = 11;
+        assert_eq!(
+            verify(&ring, &patched(RSA_SHA256_KO, RSA_ENCRYPTION, &with_rsa, 0)),
+            Err(LinuxError::Algorithm("1.2.840.113549.1.1.11".into()))
+        );
+        // digestAlgorithms says SHA-384, the signer SHA-256.
+        let mut sha384 = SHA256.to_vec();
+        sha384[10] = 2;
+        assert_eq!(
+            verify(&ring, &patched(RSA_SHA256_KO, SHA256, &sha384, 0)),
+            Err(LinuxError::DigestUndeclared(
+                "2.16.840.1.101.3.4.2.1".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn bytes_after_the_cms_blob_are_refused() {
+        let sig_len = RSA_SHA256_KO.len() - 4096 - 40;
+        let mut module = RSA_SHA256_KO[..4096 + sig_len].to_vec();
+        module.extend_from_slice(b"garbage");
+        module.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0]);
+        module.extend_from_slice(&((sig_len + 7) as u32).to_be_bytes());
+        module.extend_from_slice(linux_trailer::MODULE_SIG_MARKER);
+        assert!(matches!(
+            verify(&ring(&[RSA]), &module),
+            Err(LinuxError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn signer_name_and_key_id_lengths_cannot_hide_bytes() {
+        // The old reading skipped signer_len + key_id_len bytes between the
+        // payload and the signature: covered by nothing.
+        let mut module = RSA_SHA256_KO.to_vec();
+        let record = module.len() - 40;
+        module[record + 3] = 200;
+        assert_eq!(
+            verify(&ring(&[RSA]), &module),
+            Err(LinuxError::Trailer(TrailerError::ModuleSignatureFields(
+                "signer_len"
+            )))
         );
     }
 

@@ -59,6 +59,11 @@ pub enum NativeError {
     /// Made for another purpose than modhash.
     #[error("SSH signature namespace is `{0}`, not `modhash`; it was made for another purpose")]
     Namespace(String),
+    /// The `reserved` field is not empty. OpenSSH verifies every signature
+    /// as if it were empty, so a non-empty one is either covered by the
+    /// signature (OpenSSH refuses it) or not (its bytes are unsigned).
+    #[error("SSH signature has a non-empty reserved field, which OpenSSH never signs; re-create it with `modhash sign` or `ssh-keygen -Y sign`")]
+    Reserved,
     /// Made by a key that is not in the ring.
     #[error("signed by key {0}, which is not in the key ring; add its .pub file with --keys")]
     UnknownKey(String),
@@ -87,6 +92,11 @@ pub(crate) fn verify(
         SshSig::from_pem(signature).map_err(|e| NativeError::Malformed(e.to_string()))?;
     if signature.namespace() != NAMESPACE {
         return Err(NativeError::Namespace(signature.namespace().to_owned()));
+    }
+    // ssh-key puts the blob's reserved field into the signed data; OpenSSH
+    // puts an empty one. Only with it empty do the two verify alike.
+    if !signature.reserved().is_empty() {
+        return Err(NativeError::Reserved);
     }
     let key = ring
         .ssh

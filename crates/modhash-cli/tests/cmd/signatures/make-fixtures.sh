@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the fixtures of the signature CLI cases (tests/cmd/sig-*.toml,
 # key-*.toml, keygen-*.toml, sign-*.toml, strip-*.toml). Needs a built
-# `modhash` (MODHASH, default target/debug/modhash), gcc, gzip and python3.
+# `modhash` (MODHASH, default target/debug/modhash), gcc, binutils, openssl,
+# gzip and python3.
 # The kernel-style and libcamera-style signatures come from the core's test
 # vectors (crates/modhash/src/signature/testdata/regenerate.sh, OpenSSL).
 set -euo pipefail
@@ -28,12 +29,37 @@ echo "const unsigned char key[] __asm__(\"_ZN9libcamera10IPAManager14publicKeyDa
 gcc -shared -fPIC -O2 -s -o libcamera-fake.so "$src"
 rm -f "$src"
 
-# Kernel images: a vmlinux-like file and a gzip bzImage holding the certificate.
-python3 - "$vectors/rsa2048.crt.der" <<'PY'
+# Kernel images whose certificate lists are laid out as the kernel lays
+# them out (kernel-certs.S, compiled and linked by gcc):
+#   system list      rsa2048 (the module signing key), p256, p384
+#   revocation list  p384
+#   blacklist_hashes "tbs:" + SHA-256 of p256's TBSCertificate
+#   .data            other-rsa2048, a decoy the kernel never loads
+# so rsa2048 is the only trusted key. vmlinux-fake keeps its symbol table;
+# bzImage-fake holds the stripped copy, gzip-compressed. vmlinux-revoked-fake
+# revokes rsa2048 too: it trusts no key.
+kdir=$(mktemp -d)
+der() { openssl x509 -in "$1" -outform DER -out "$2"; }
+der rsa2048.crt.pem "$kdir/signing_key.x509"
+der p256.crt.pem "$kdir/p256.der"
+der "$vectors/p384.crt.pem" "$kdir/p384.der"
+der other-rsa2048.crt.pem "$kdir/decoy.x509"
+cat "$kdir/p256.der" "$kdir/p384.der" > "$kdir/x509_certificate_list"
+cp "$kdir/p384.der" "$kdir/x509_revocation_list"
+openssl asn1parse -inform DER -in "$kdir/p256.der" -strparse 4 -noout -out "$kdir/p256.tbs"
+tbs=$(sha256sum "$kdir/p256.tbs" | cut -c1-64)
+printf 'const char *const blacklist_hashes[] = { "tbs:%s", 0 };\n' "$tbs" > "$kdir/blacklist.c"
+cp kernel-certs.S "$kdir/"
+link_vmlinux() { # objects named here, so that no temporary name is linked in
+  (cd "$kdir" && gcc -c kernel-certs.S && gcc -c blacklist.c &&
+    gcc -nostdlib -static -no-pie -Wl,--build-id=none -o vmlinux kernel-certs.o blacklist.o)
+}
+link_vmlinux
+cp "$kdir/vmlinux" vmlinux-fake
+strip -o "$kdir/vmlinux.stripped" "$kdir/vmlinux"
+python3 - "$kdir/vmlinux.stripped" <<'PY'
 import gzip, struct, sys
-cert = open(sys.argv[1], "rb").read()
-vmlinux = b"\x7fELF" + b"\0" * 2000 + cert + b"\0" * 2000
-open("vmlinux-fake", "wb").write(vmlinux)
+vmlinux = open(sys.argv[1], "rb").read()
 payload = gzip.compress(vmlinux, mtime=0)
 setup = bytearray(4 * 512)
 setup[0x1F1] = 3
@@ -42,6 +68,12 @@ setup[0x206:0x208] = bytes([0x0F, 0x02])
 struct.pack_into("<II", setup, 0x248, 0, len(payload))
 open("bzImage-fake", "wb").write(bytes(setup) + payload)
 PY
+# The same with the signing key and p384 in the revocation list: the image
+# trusts no builtin key.
+cat "$kdir/signing_key.x509" "$kdir/p384.der" > "$kdir/x509_revocation_list"
+link_vmlinux
+cp "$kdir/vmlinux" vmlinux-revoked-fake
+rm -rf "$kdir"
 
 # Native: a key pair, a sidecar signature, the same over the stripped copy,
 # and a signtab entry for a copy without a sidecar.
@@ -53,3 +85,12 @@ cp tiny.so moved.so
 "$modhash" sign --key test.key tiny.so > /dev/null
 cp tiny.so.modsig tiny-strip-all.so.modsig
 "$modhash" sign --key test.key --signtab signtab tiny.so > /dev/null
+
+# Kernel module signatures the kernel refuses: signed attributes, and a
+# non-zero signer_len (200 bytes the old reading skipped, covered by nothing).
+cp "$vectors/rsa-sha512-attrs.ko" .
+python3 - <<'PY'
+module = bytearray(open("rsa-sha256.ko", "rb").read())
+module[len(module) - 28 - 12 + 3] = 200
+open("rsa-sha256-signer-len.ko", "wb").write(module)
+PY

@@ -14,7 +14,7 @@
 #                               crates/modhash/tests/vectors/)
 #   *.ko                        module.bin with an appended kernel-style signature:
 #     rsa-sha256.ko             no signed attributes, rsaEncryption (as sign-file)
-#     rsa-sha512-attrs.ko       with signed attributes
+#     rsa-sha512-attrs.ko       with signed attributes (refused, as the kernel refuses them)
 #     rsa-keyid.ko              signer named by subject key identifier (sign-file -k)
 #     p256-sha256.ko, p384-sha384.ko, p384-sha512.ko   ECDSA
 set -euo pipefail

@@ -1,4 +1,4 @@
-//! A test module. Method 0 returns [`MARKER`]; the loader's tests copy the
+//! A test module. Method 0 returns `MARKER`; the loader's tests copy the
 //! built library and patch the marker's last byte to make a second, different
 //! module, so they can tell which bytes actually run. Method 1 echoes, method
 //! 2 panics. Built in release mode it is about 400 KB, the size of a typical
