@@ -78,15 +78,27 @@ pub fn locate(host: &[u8]) -> Result<Slot, SealError> {
     }
     let layout = read_layout(host)?;
     let magic = magic();
-    let mut hits = host
+    let hits: Vec<usize> = host
         .windows(magic.len())
         .enumerate()
         .filter(|(_, w)| *w == magic)
-        .map(|(at, _)| at);
-    let offset = match (hits.next(), hits.count()) {
-        (None, _) => return Err(SealError::NoSlot),
-        (Some(offset), 0) => offset,
-        (Some(_), more) => return Err(SealError::SeveralSlots(more + 1)),
+        .map(|(at, _)| at)
+        .collect();
+    // Only the loaded bytes are what the running host reads: a copy of the
+    // record outside them (a C host built with -g repeats its initialiser in
+    // .debug_info) is no second slot. With no magic in the loaded bytes,
+    // every one counts, so that a lone record outside them is reported as
+    // not loaded.
+    let loaded: Vec<usize> = hits
+        .iter()
+        .copied()
+        .filter(|at| layout.contains(*at as u64..*at as u64 + RECORD_LEN as u64))
+        .collect();
+    let candidates = if loaded.is_empty() { &hits } else { &loaded };
+    let offset = match candidates.as_slice() {
+        [] => return Err(SealError::NoSlot),
+        [offset] => *offset,
+        more => return Err(SealError::SeveralSlots(more.len())),
     };
     if let Some((section, size)) = layout.section {
         if size != RECORD_LEN as u64 {
@@ -107,12 +119,7 @@ pub fn locate(host: &[u8]) -> Result<Slot, SealError> {
             });
         }
     }
-    let record = offset as u64..offset as u64 + RECORD_LEN as u64;
-    if !layout
-        .loaded
-        .iter()
-        .any(|(start, end)| *start <= record.start && record.end <= *end)
-    {
+    if !layout.contains(offset as u64..offset as u64 + RECORD_LEN as u64) {
         return Err(SealError::NotLoaded(offset));
     }
     Ok(Slot {
@@ -128,6 +135,15 @@ struct Layout {
     section: Option<(u64, u64)>,
     /// File ranges of the `PT_LOAD` segments.
     loaded: Vec<(u64, u64)>,
+}
+
+impl Layout {
+    /// Whether the file range lies inside one `PT_LOAD` segment.
+    fn contains(&self, range: std::ops::Range<u64>) -> bool {
+        self.loaded
+            .iter()
+            .any(|(start, end)| *start <= range.start && range.end <= *end)
+    }
 }
 
 fn read_layout(host: &[u8]) -> Result<Layout, SealError> {
