@@ -15,6 +15,10 @@ use object::read::elf::{Dyn as _, FileHeader as _, ProgramHeader as _};
 use object::read::StringTable;
 use object::LittleEndian;
 
+/// Size of an ELF64 header. The canonical image rewrites fields inside it,
+/// so nothing the dynamic loader reads by address may lie there.
+const ELF_HEADER_SIZE: u64 = 64;
+
 /// Why a dynamic section could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -26,8 +30,9 @@ pub enum DynamicError {
     /// other tools the first, so no single reading is safe.
     #[error("more than one PT_DYNAMIC program header; the file is corrupt or hostile")]
     SeveralDynamic,
-    /// `PT_DYNAMIC` lies outside the file.
-    #[error("PT_DYNAMIC lies outside the file or is misaligned; the file is truncated or corrupt")]
+    /// `PT_DYNAMIC` lies outside the file, or its address is not in the
+    /// file bytes of a loadable segment at its file offset.
+    #[error("PT_DYNAMIC lies outside the file, is misaligned, or its address and file offset disagree; the file is truncated, corrupt or hostile")]
     DynamicOutsideFile,
     /// Names are present but there is no string table to read them from.
     #[error("the dynamic section names libraries but has no DT_STRTAB/DT_STRSZ")]
@@ -40,6 +45,11 @@ pub enum DynamicError {
         /// DT_STRSZ.
         size: u64,
     },
+    /// The dynamic section or its string table overlaps the ELF header,
+    /// whose section-table fields the canonical image clears: the file and
+    /// the image it maps would name different libraries.
+    #[error("the dynamic section or its string table overlaps the ELF header; the file is corrupt or hostile")]
+    OverlapsElfHeader,
     /// A string offset leaves the table or the string is not terminated.
     #[error("a dynamic entry's string offset {0:#x} is outside the string table")]
     BadString(u64),
@@ -98,6 +108,28 @@ impl TryFrom<&[u8]> for Dynamic {
                 .dynamic(endian, data)
                 .map_err(|_| DynamicError::DynamicOutsideFile)?;
             if let Some(entries) = entries {
+                if phdr.p_offset(endian) < ELF_HEADER_SIZE {
+                    return Err(DynamicError::OverlapsElfHeader);
+                }
+                // The dynamic loader reads the section at its address, not
+                // its file offset: both must name the same loaded bytes.
+                let (address, size) = (phdr.p_vaddr(endian), phdr.p_filesz(endian));
+                let at_address = phdrs
+                    .iter()
+                    .filter(|load| load.p_type(endian) == elf::PT_LOAD)
+                    .find(|load| {
+                        load.data_range(endian, data, address, size)
+                            .ok()
+                            .flatten()
+                            .is_some()
+                    })
+                    .map(|load| {
+                        load.p_offset(endian)
+                            .saturating_add(address.saturating_sub(load.p_vaddr(endian)))
+                    });
+                if at_address != Some(phdr.p_offset(endian)) {
+                    return Err(DynamicError::DynamicOutsideFile);
+                }
                 if dynamic.replace(entries).is_some() {
                     return Err(DynamicError::SeveralDynamic);
                 }
@@ -137,11 +169,24 @@ impl TryFrom<&[u8]> for Dynamic {
         let (Some(address), Some(size)) = (strtab, strsz) else {
             return Err(DynamicError::NoStringTable);
         };
-        let table = phdrs
+        let (segment, table) = phdrs
             .iter()
             .filter(|phdr| phdr.p_type(endian) == elf::PT_LOAD)
-            .find_map(|phdr| phdr.data_range(endian, data, address, size).ok().flatten())
+            .find_map(|phdr| {
+                let table = phdr
+                    .data_range(endian, data, address, size)
+                    .ok()
+                    .flatten()?;
+                Some((phdr, table))
+            })
             .ok_or(DynamicError::StringTableOutsideImage { address, size })?;
+        // `data_range` succeeded, so `address` lies in the segment.
+        let table_offset = segment
+            .p_offset(endian)
+            .saturating_add(address.saturating_sub(segment.p_vaddr(endian)));
+        if table_offset < ELF_HEADER_SIZE {
+            return Err(DynamicError::OverlapsElfHeader);
+        }
         let strings = StringTable::new(table, 0, size);
 
         let mut out = Self::default();
@@ -218,6 +263,46 @@ mod tests {
         assert_eq!(
             Dynamic::try_from(bytes.as_slice()),
             Err(DynamicError::SeveralDynamic)
+        );
+    }
+
+    /// glibc reads the dynamic section at `p_vaddr`; a `p_offset` pointing
+    /// at other bytes (a decoy section naming nothing) must not be what is
+    /// judged.
+    #[test]
+    fn a_dynamic_offset_that_disagrees_with_its_address_is_refused() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/signature/testdata/tiny.so"
+        );
+        let mut bytes = std::fs::read(path).expect("read tiny.so");
+        let dynamic = *phdr_offsets(&bytes)
+            .iter()
+            .find(|&&at| bytes.get(at..at + 4) == Some(elf::PT_DYNAMIC.to_le_bytes().as_slice()))
+            .expect("PT_DYNAMIC");
+        let field = bytes.get_mut(dynamic + 8..dynamic + 16).expect("p_offset");
+        let offset = u64::from_le_bytes(field.try_into().expect("8 bytes"));
+        field.copy_from_slice(&(offset - 16).to_le_bytes());
+        assert_eq!(
+            Dynamic::try_from(bytes.as_slice()),
+            Err(DynamicError::DynamicOutsideFile)
+        );
+    }
+
+    /// Found by the `elf_dynamic` fuzz target: DT_STRTAB points into the
+    /// ELF header, at `e_shoff`, which the canonical image clears, so the
+    /// file named a library `@1` and its image an empty name.
+    #[test]
+    fn a_string_table_inside_the_elf_header_is_refused() {
+        let bytes = include_bytes!("../tests/vectors/dynamic-strtab-in-elf-header.so");
+        assert_eq!(
+            Dynamic::try_from(bytes.as_slice()),
+            Err(DynamicError::OverlapsElfHeader)
+        );
+        let image = crate::elf_image::canonical_image(bytes).expect("image");
+        assert_eq!(
+            Dynamic::try_from(image.as_slice()),
+            Err(DynamicError::OverlapsElfHeader)
         );
     }
 
