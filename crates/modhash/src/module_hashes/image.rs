@@ -35,6 +35,9 @@ pub enum ImageError {
     /// The record does not parse.
     #[error(transparent)]
     Record(#[from] RootRecordError),
+    /// The section overlaps the headers that locate it.
+    #[error("section {SECTION_NAME} overlaps the ELF headers that locate it; the file is corrupt or hostile")]
+    OverlapsHeaders,
     /// Only a vmlinux can be sealed.
     #[error("a bzImage cannot be sealed: seal the vmlinux before it is compressed into one")]
     Compressed,
@@ -116,5 +119,32 @@ pub fn seal<'a>(vmlinux: &'a [u8], root: &Root) -> Result<Cow<'a, [u8]>, ImageEr
         .get_mut(slot.offset..slot.offset + ROOT_RECORD_LEN)
         .ok_or(ImageError::Outside)?
         .copy_from_slice(&record);
+    // A record that overlaps the headers locating it (the ELF header, the
+    // section table or its names) would move or hide itself once written.
+    if locate(&sealed).ok() != Some(slot) {
+        return Err(ImageError::OverlapsHeaders);
+    }
     Ok(Cow::Owned(sealed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `module_hashes` fuzz target: a `.module_hashes` section
+    /// lying over the ELF header. Writing a root there rewrote the header,
+    /// and the sealed file no longer had the record it was sealed with.
+    #[test]
+    fn a_record_over_its_own_headers_is_not_sealed() {
+        let bytes = include_bytes!("../../tests/vectors/module-hashes-record-in-elf-header.elf");
+        let found = read(bytes).expect("the record reads");
+        let root = Root {
+            levels: found.root.levels + 1,
+            hash: found.root.hash,
+        };
+        assert!(matches!(
+            seal(bytes, &root),
+            Err(ImageError::OverlapsHeaders)
+        ));
+    }
 }
