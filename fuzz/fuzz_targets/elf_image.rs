@@ -2,8 +2,10 @@
 //!
 //! Invariants: the image is never longer than the file; it is itself a
 //! valid ELF image whose canonical image is itself (so hashing what the
-//! loader maps gives the same digest as hashing the file); and the profile
-//! digest is the digest of exactly those bytes.
+//! loader maps gives the same digest as hashing the file); the profile
+//! digest is the digest of exactly those bytes; and the runs the loader
+//! writes into its memfd are disjoint, in order, inside the image, and
+//! every byte between them is zero.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,4 +27,13 @@ fuzz_target!(|bytes: &[u8]| {
         Profile::ElfImage.digest(bytes).ok(),
         Some(Digest::sha256(&image))
     );
+    let mut end = 0;
+    for run in ranges.runs(bytes) {
+        assert!(run.offset >= end, "runs overlap or are out of order");
+        let gap = image.get(end..run.offset).expect("run inside the image");
+        assert!(gap.iter().all(|&b| b == 0), "a byte between runs is not zero");
+        end = run.offset + run.bytes.len();
+        assert_eq!(image.get(run.offset..end), Some(&*run.bytes));
+    }
+    assert!(image.get(end..).is_some_and(|tail| tail.iter().all(|&b| b == 0)));
 });

@@ -171,8 +171,8 @@ pub struct Loader<J> {
 struct Scratch {
     /// The snapshot of the file.
     file: ModuleBytes,
-    /// The canonical `elf-image` image built from it.
-    image: Vec<u8>,
+    /// The sealed canonical `elf-image` image, as read back to be hashed.
+    image: ModuleBytes,
 }
 
 /// Sizes only: the buffers hold the last module's bytes.
@@ -180,7 +180,7 @@ impl std::fmt::Debug for Scratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scratch")
             .field("file", &self.file)
-            .field("image_capacity", &self.image.capacity())
+            .field("image", &self.image)
             .finish()
     }
 }
@@ -196,7 +196,7 @@ impl Scratch {
             self.file = ModuleBytes::new();
         }
         if self.image.capacity() > SCRATCH_KEEP {
-            self.image = Vec::new();
+            self.image = ModuleBytes::new();
         }
     }
 }
@@ -345,9 +345,8 @@ impl<J: Judge> Loader<J> {
         // module) is still judged, but can never be mapped.
         let (sealed, dynamic, unloadable) = match LoadableRanges::parse(source) {
             Ok(ranges) => {
-                ranges.write_image(source, &mut scratch.image);
-                let dynamic = Dynamic::try_from(scratch.image.as_slice());
-                (SealedImage::new(&scratch.image)?, dynamic, None)
+                let sealed = SealedImage::canonical(source, &ranges, &mut scratch.image)?;
+                (sealed, Dynamic::try_from(&*scratch.image), None)
             }
             Err(error) if hashed.is_some() => (
                 SealedImage::new(source)?,
@@ -524,11 +523,11 @@ mod tests {
     fn scratch_keeps_ordinary_buffers_and_drops_huge_ones() {
         let mut scratch = Scratch {
             file: ModuleBytes::new(),
-            image: Vec::with_capacity(1024),
+            image: ModuleBytes::with_capacity(1024),
         };
         scratch.trim();
         assert!(scratch.image.capacity() >= 1024);
-        scratch.image = Vec::with_capacity(SCRATCH_KEEP + 1);
+        scratch.image = ModuleBytes::with_capacity(SCRATCH_KEEP + 1);
         scratch.trim();
         assert_eq!(scratch.image.capacity(), 0);
     }

@@ -7,11 +7,11 @@
 //! only then hashes it, reading the sealed pages themselves, so nothing can
 //! change between the hash and the `dlopen` (or the hand-over to a worker).
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+use modhash::elf_image::{ImageRun, LoadableRanges};
 use modhash::Digest;
 use rustix::fs::{FileType, MemfdFlags, Mode, OFlags, SealFlags};
 
@@ -58,10 +58,6 @@ pub enum ImageError {
 /// boundary never does.
 const ALIGN: usize = 64;
 
-/// How many bytes of the sealed image are hashed per `pread`: a buffer on
-/// the stack that stays in the L1/L2 cache between the copy and the hash.
-const HASH_CHUNK: usize = 32 * 1024;
-
 /// How much more room to make when a file turns out longer than fstat said.
 const GROWTH_CHUNK: usize = 64 * 1024;
 
@@ -95,6 +91,14 @@ impl ModuleBytes {
         self.start = self.buf.as_ptr().align_offset(ALIGN).min(ALIGN - 1);
         self.buf.clear();
         self.buf.resize(self.start, 0);
+    }
+
+    /// An empty snapshot with room for `capacity` bytes.
+    #[cfg(test)]
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut bytes = Self::new();
+        bytes.clear_for(capacity);
+        bytes
     }
 
     /// Bytes allocated, held or not.
@@ -192,17 +196,59 @@ pub struct SealedImage {
 impl SealedImage {
     /// Copies `image` into a new memfd, seals it and hashes the sealed bytes.
     pub fn new(image: &[u8]) -> Result<Self, ImageError> {
+        let run = ImageRun {
+            offset: 0,
+            bytes: image.into(),
+        };
+        Self::from_runs(image.len(), std::iter::once(run), &mut ModuleBytes::new())
+    }
+
+    /// The canonical `elf-image` image of `file`, which `ranges` were parsed
+    /// from, written straight into a new memfd, sealed and hashed: each byte
+    /// of the image is copied once, from the snapshot into the memfd's
+    /// pages, and no image is assembled in between. `sealed` receives the
+    /// sealed bytes as they were read back to be hashed, for parsing what
+    /// was hashed (the dynamic section) without reading it again.
+    pub fn canonical(
+        file: &[u8],
+        ranges: &LoadableRanges,
+        sealed: &mut ModuleBytes,
+    ) -> Result<Self, ImageError> {
+        Self::from_runs(ranges.image_len(), ranges.runs(file), sealed)
+    }
+
+    /// A memfd of `len` bytes holding `runs` and zero elsewhere, sealed and
+    /// hashed; `sealed` receives its sealed bytes.
+    ///
+    /// The hash is taken after sealing, from the sealed pages, never while
+    /// the runs are copied: until the seals are on, any process allowed to
+    /// open `/proc/PID/fd` of this one (the same user, even where Yama
+    /// forbids it to ptrace) could write the memfd, and bytes hashed before
+    /// such a write would not be the bytes loaded.
+    fn from_runs<'a>(
+        len: usize,
+        runs: impl Iterator<Item = ImageRun<'a>>,
+        sealed: &mut ModuleBytes,
+    ) -> Result<Self, ImageError> {
+        let memfd = |e: rustix::io::Errno| ImageError::Memfd(e.into());
         let fd = create_memfd().map_err(ImageError::Memfd)?;
-        let mut file = File::from(fd);
-        file.write_all(image).map_err(ImageError::Memfd)?;
-        let fd = OwnedFd::from(file);
-        rustix::fs::fcntl_add_seals(&fd, SEALS).map_err(|e| ImageError::Memfd(e.into()))?;
-        Self::from_sealed(fd)
+        let size = u64::try_from(len).unwrap_or(u64::MAX);
+        rustix::fs::ftruncate(&fd, size).map_err(memfd)?;
+        for run in runs {
+            pwrite_all(fd.as_fd(), &run.bytes, run.offset).map_err(ImageError::Memfd)?;
+        }
+        rustix::fs::fcntl_add_seals(&fd, SEALS).map_err(memfd)?;
+        Self::from_sealed_into(fd, sealed)
     }
 
     /// Takes a memfd that must already carry every seal (for example one
     /// received by an isolated worker), checks the seals, and hashes it.
     pub(crate) fn from_sealed(fd: OwnedFd) -> Result<Self, ImageError> {
+        Self::from_sealed_into(fd, &mut ModuleBytes::new())
+    }
+
+    /// [`SealedImage::from_sealed`], reading the sealed bytes into `sealed`.
+    fn from_sealed_into(fd: OwnedFd, sealed: &mut ModuleBytes) -> Result<Self, ImageError> {
         let seals = rustix::fs::fcntl_get_seals(&fd).map_err(|e| ImageError::Memfd(e.into()))?;
         if !seals.contains(SEALS) {
             return Err(ImageError::Memfd(io::Error::new(
@@ -214,7 +260,8 @@ impl SealedImage {
         let len = usize::try_from(stat.st_size).map_err(|_| {
             ImageError::Memfd(io::Error::new(io::ErrorKind::InvalidInput, "negative size"))
         })?;
-        let digest = hash_sealed(fd.as_fd(), len).map_err(ImageError::Memfd)?;
+        read_sealed(fd.as_fd(), len, sealed).map_err(ImageError::Memfd)?;
+        let digest = Digest::sha256(sealed);
         Ok(Self { fd, len, digest })
     }
 
@@ -244,6 +291,21 @@ impl SealedImage {
     }
 }
 
+/// Writes all of `bytes` at `offset` of `fd`.
+fn pwrite_all(fd: BorrowedFd<'_>, bytes: &[u8], offset: usize) -> io::Result<()> {
+    let mut done = 0;
+    while let Some(rest) = bytes.get(done..).filter(|rest| !rest.is_empty()) {
+        let at = u64::try_from(offset + done).unwrap_or(u64::MAX);
+        match rustix::io::pwrite(fd, rest, at) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// A memfd that can be sealed and never leaks into a child. Where the kernel
 /// has `MFD_NOEXEC_SEAL` (6.3+) the file is also sealed non-executable: it
 /// can still be mapped executable by `dlopen`, but never `execve`d, and
@@ -256,26 +318,18 @@ fn create_memfd() -> io::Result<OwnedFd> {
     }
 }
 
-/// SHA-256 of the `len` bytes of a sealed memfd, read in cache-sized
-/// chunks into one aligned buffer.
+/// Reads the `len` bytes of a sealed memfd into `into`, which is then
+/// hashed: the hash covers the bytes read back from the sealed pages, and
+/// what is parsed after it (the dynamic section) is those same bytes.
 ///
 /// Reading beats mapping here: a private mapping of fresh shmem pages costs
-/// page faults and a TLB shootdown on unmap, more than copying the chunk
-/// into a buffer that stays in the cache (see docs/performance.md).
-fn hash_sealed(fd: BorrowedFd<'_>, len: usize) -> io::Result<Digest> {
-    use sha2::Digest as _;
-
-    /// The chunk buffer, aligned for the kernel's copy (see [`ALIGN`]).
-    #[repr(align(64))]
-    struct Chunk([u8; HASH_CHUNK]);
-
-    let mut hasher = sha2::Sha256::new();
-    let mut chunk = Chunk([0; HASH_CHUNK]);
-    let mut offset = 0usize;
-    while offset < len {
-        let want = HASH_CHUNK.min(len - offset);
-        let dst = chunk.0.get_mut(..want).unwrap_or_default();
-        match rustix::io::pread(fd, &mut *dst, u64::try_from(offset).unwrap_or(u64::MAX)) {
+/// page faults and a TLB shootdown on unmap, more than copying them into a
+/// buffer that stays in the cache (see docs/performance.md).
+fn read_sealed(fd: BorrowedFd<'_>, len: usize, into: &mut ModuleBytes) -> io::Result<()> {
+    into.clear_for(len);
+    while into.held() < len {
+        let offset = u64::try_from(into.held()).unwrap_or(u64::MAX);
+        match rustix::io::pread(fd, rustix::buffer::spare_capacity(&mut into.buf), offset) {
             // Sealed against shrinking: an early end would mean the size
             // changed, which the seals rule out; refuse rather than hash
             // fewer bytes.
@@ -285,27 +339,30 @@ fn hash_sealed(fd: BorrowedFd<'_>, len: usize) -> io::Result<Digest> {
                     "the sealed memfd is shorter than its size",
                 ))
             }
-            Ok(n) => {
-                hasher.update(dst.get(..n).unwrap_or_default());
-                offset += n;
-            }
-            Err(rustix::io::Errno::INTR) => {}
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Digest(hasher.finalize().into()))
+    if into.held() > len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the sealed memfd is longer than its size",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn sealed_images_hash_their_bytes_and_refuse_writes() {
         let image = SealedImage::new(b"module bytes").expect("seal");
         assert_eq!(image.digest(), Digest::sha256(b"module bytes"));
         assert_eq!(image.len(), 12);
-        let mut file = File::from(image.fd().try_clone_to_owned().expect("dup"));
+        let mut file = std::fs::File::from(image.fd().try_clone_to_owned().expect("dup"));
         assert!(
             file.write_all(b"x").is_err(),
             "sealed memfd accepted a write"
@@ -317,15 +374,8 @@ mod tests {
     }
 
     #[test]
-    fn images_of_every_length_around_the_hash_chunk_hash_like_memory() {
-        for len in [
-            0,
-            1,
-            HASH_CHUNK - 1,
-            HASH_CHUNK,
-            HASH_CHUNK + 1,
-            3 * HASH_CHUNK + 7,
-        ] {
+    fn images_of_every_length_around_a_page_hash_like_memory() {
+        for len in [0, 1, 4095, 4096, 4097, 3 * 32 * 1024 + 7] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let image = SealedImage::new(&bytes).expect("seal");
             assert_eq!(image.digest(), Digest::sha256(&bytes), "length {len}");

@@ -12,6 +12,7 @@
 //! objects (kernel `.ko` files, which use the `payload` profile), files whose
 //! ranges leave the file or whose loadable segments overlap.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 const EHDR_LEN: usize = 64;
@@ -279,17 +280,67 @@ impl LoadableRanges {
     pub fn write_image(&self, bytes: &[u8], out: &mut Vec<u8>) {
         out.clear();
         out.resize(self.end, 0);
-        for range in &self.ranges {
-            if let (Some(dst), Some(src)) = (out.get_mut(range.clone()), bytes.get(range.clone())) {
-                dst.copy_from_slice(src);
-            }
-        }
-        for field in [E_SHOFF, E_SHNUM, E_SHSTRNDX] {
-            if let Some(dst) = out.get_mut(field) {
-                dst.fill(0);
+        for run in self.runs(bytes) {
+            if let Some(dst) = out.get_mut(run.offset..run.offset + run.bytes.len()) {
+                dst.copy_from_slice(&run.bytes);
             }
         }
     }
+
+    /// The canonical image of `bytes` (which these ranges were parsed from)
+    /// as disjoint runs in offset order; every byte of the image outside
+    /// them is zero. A writer that starts from zeroed storage (a fresh
+    /// memfd) writes each byte of the image once, straight from `bytes`.
+    pub fn runs<'a>(&'a self, bytes: &'a [u8]) -> impl Iterator<Item = ImageRun<'a>> + 'a {
+        let header = self.header(bytes);
+        let rest = merge(&self.ranges).into_iter().filter_map(|range| {
+            let range = range.start.max(EHDR_LEN)..range.end;
+            let run = bytes.get(range.clone()).filter(|run| !run.is_empty())?;
+            Some(ImageRun {
+                offset: range.start,
+                bytes: Cow::Borrowed(run),
+            })
+        });
+        std::iter::once(header).chain(rest)
+    }
+
+    /// The ELF header as the image holds it: the section-table fields
+    /// cleared.
+    fn header<'a>(&self, bytes: &[u8]) -> ImageRun<'a> {
+        let mut header = bytes.get(..EHDR_LEN).unwrap_or_default().to_vec();
+        for field in [E_SHOFF, E_SHNUM, E_SHSTRNDX] {
+            if let Some(dst) = header.get_mut(field) {
+                dst.fill(0);
+            }
+        }
+        ImageRun {
+            offset: 0,
+            bytes: Cow::Owned(header),
+        }
+    }
+}
+
+/// Bytes of a canonical image to place at `offset` (see
+/// [`LoadableRanges::runs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRun<'a> {
+    /// Where the bytes go in the image (and where they lie in the file).
+    pub offset: usize,
+    /// The bytes.
+    pub bytes: Cow<'a, [u8]>,
+}
+
+/// Sorted ranges merged where they overlap or touch: a PT_DYNAMIC inside
+/// its PT_LOAD is written once.
+fn merge(sorted: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(sorted.len());
+    for range in sorted {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range.clone()),
+        }
+    }
+    merged
 }
 
 /// `[start, start+len)` if it lies within a file of `file_len` bytes.
@@ -408,6 +459,36 @@ mod tests {
             canonical_image(&elf),
             Err(ElfImageError::ProgramHeadersInHeader(63))
         );
+    }
+
+    #[test]
+    fn runs_are_disjoint_ordered_and_the_rest_of_the_image_is_zero() {
+        let mut elf = tiny_elf(400, &[0x77; 300]);
+        // A second program header (PT_DYNAMIC-like, not loadable) inside
+        // the PT_LOAD, and one past it over the tail.
+        elf[56..58].copy_from_slice(&3u16.to_le_bytes());
+        for (index, (p_type, offset, size)) in [(2u32, 100u64, 50u64), (4, 500, 60)]
+            .into_iter()
+            .enumerate()
+        {
+            let ph = 64 + 56 * (index + 1);
+            elf[ph..ph + 4].copy_from_slice(&p_type.to_le_bytes());
+            elf[ph + 8..ph + 16].copy_from_slice(&offset.to_le_bytes());
+            elf[ph + 32..ph + 40].copy_from_slice(&size.to_le_bytes());
+        }
+        elf[40..48].copy_from_slice(&150u64.to_le_bytes());
+        let ranges = LoadableRanges::parse(&elf).unwrap();
+        let mut from_runs = vec![0u8; ranges.image_len()];
+        let mut end = 0;
+        for run in ranges.runs(&elf) {
+            assert!(run.offset >= end, "runs overlap or are out of order");
+            end = run.offset + run.bytes.len();
+            from_runs[run.offset..end].copy_from_slice(&run.bytes);
+        }
+        assert_eq!(from_runs.len(), 560);
+        assert_eq!(from_runs, canonical_image(&elf).unwrap());
+        assert_eq!(from_runs[400..500], [0; 100]);
+        assert_eq!(from_runs[40..48], [0; 8]);
     }
 
     #[test]
