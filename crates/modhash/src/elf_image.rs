@@ -154,7 +154,18 @@ pub struct LoadableRanges {
 impl LoadableRanges {
     /// Validates the headers of `bytes` and collects the covered ranges.
     pub fn parse(bytes: &[u8]) -> Result<Self, ElfImageError> {
-        let len = bytes.len();
+        // The head is the whole file, so it holds every header there is.
+        Self::parse_head(bytes, bytes.len())?.ok_or(ElfImageError::TruncatedHeader(bytes.len()))
+    }
+
+    /// [`LoadableRanges::parse`] of a file of `len` bytes from `bytes`, its
+    /// first bytes, alone, for hashing the image as the file is read:
+    /// `Ok(None)` when the ELF header or the program header table lies
+    /// (partly) beyond them.
+    pub(crate) fn parse_head(bytes: &[u8], len: usize) -> Result<Option<Self>, ElfImageError> {
+        if bytes.len() < len.min(EHDR_LEN) {
+            return Ok(None);
+        }
         if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
             return Err(
                 if len < 4 && b"\x7fELF".starts_with(bytes) && !bytes.is_empty() {
@@ -214,6 +225,9 @@ impl LoadableRanges {
                 len,
             },
         )?;
+        if table.end > bytes.len() {
+            return Ok(None);
+        }
 
         let mut ranges = Vec::with_capacity(usize::from(phnum) + 2);
         ranges.push(0..EHDR_LEN);
@@ -267,7 +281,7 @@ impl LoadableRanges {
         }
         ranges.sort_by_key(|r| r.start);
         let end = ranges.iter().map(|r| r.end).max().unwrap_or(EHDR_LEN);
-        Ok(Self { ranges, end })
+        Ok(Some(Self { ranges, end }))
     }
 
     /// Length of the canonical image.
@@ -279,10 +293,39 @@ impl LoadableRanges {
     /// from) into `out`, which is cleared first.
     pub fn write_image(&self, bytes: &[u8], out: &mut Vec<u8>) {
         out.clear();
+        out.extend_from_slice(bytes.get(..self.end).unwrap_or(bytes));
         out.resize(self.end, 0);
-        for run in self.runs(bytes) {
-            if let Some(dst) = out.get_mut(run.offset..run.offset + run.bytes.len()) {
-                dst.copy_from_slice(&run.bytes);
+        self.mask(0, out);
+    }
+
+    /// Turns `chunk`, the file's bytes from `offset` on, into the image's
+    /// bytes there: every byte no range covers zeroed, and the section
+    /// table fields of the ELF header. Bytes past the image's end are left
+    /// as they are; they are not part of it.
+    pub(crate) fn mask(&self, offset: usize, chunk: &mut [u8]) {
+        let stop = offset.saturating_add(chunk.len());
+        let mut zero = |from: usize, to: usize| {
+            if let Some(bytes) = chunk.get_mut(from.saturating_sub(offset)..to - offset) {
+                bytes.fill(0);
+            }
+        };
+        // The first byte not yet known to be covered.
+        let mut covered_to = offset;
+        for range in &self.ranges {
+            if range.start >= stop {
+                break;
+            }
+            if range.start > covered_to {
+                zero(covered_to, range.start);
+            }
+            covered_to = covered_to.max(range.end);
+        }
+        if covered_to < stop {
+            zero(covered_to, stop);
+        }
+        for field in [E_SHOFF, E_SHNUM, E_SHSTRNDX] {
+            if field.start < stop && field.end > offset {
+                zero(field.start.max(offset), field.end.min(stop));
             }
         }
     }
@@ -459,6 +502,53 @@ mod tests {
             canonical_image(&elf),
             Err(ElfImageError::ProgramHeadersInHeader(63))
         );
+    }
+
+    /// The image as first defined: zeroes, the covered ranges copied in,
+    /// the section table fields cleared.
+    fn image_by_copying(ranges: &LoadableRanges, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![0; ranges.end];
+        for range in &ranges.ranges {
+            out[range.clone()].copy_from_slice(&bytes[range.clone()]);
+        }
+        for field in [E_SHOFF, E_SHNUM, E_SHSTRNDX] {
+            out[field].fill(0);
+        }
+        out
+    }
+
+    #[test]
+    fn an_image_masked_chunk_by_chunk_is_the_image() {
+        let mut elf = tiny_elf(300, &[0x55; 1000]);
+        elf[40..48].copy_from_slice(&150u64.to_le_bytes());
+        elf[60..64].copy_from_slice(&[3, 0, 2, 0]);
+        // A second program header: a load segment after a gap, and an
+        // empty one.
+        elf[56..58].copy_from_slice(&3u16.to_le_bytes());
+        elf.splice(120..120, [0; 112]);
+        elf.truncate(1300);
+        let ph = 64 + 56;
+        elf[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+        elf[ph + 8..ph + 16].copy_from_slice(&700u64.to_le_bytes());
+        elf[ph + 32..ph + 40].copy_from_slice(&250u64.to_le_bytes());
+        elf[ph + 40..ph + 48].copy_from_slice(&250u64.to_le_bytes());
+        elf[ph + 56..ph + 60].copy_from_slice(&PT_LOAD.to_le_bytes());
+        elf[ph + 64..ph + 72].copy_from_slice(&1200u64.to_le_bytes());
+        let ranges = LoadableRanges::parse(&elf).unwrap();
+        let expected = image_by_copying(&ranges, &elf);
+        assert_eq!(expected.len(), 950);
+        assert!(expected[300..700].iter().all(|&b| b == 0));
+        assert_eq!(canonical_image(&elf).unwrap(), expected);
+        for chunk in [1, 7, 40, 64, 100, 333, 4096] {
+            let mut image = Vec::new();
+            for (index, part) in elf.chunks(chunk).enumerate() {
+                let mut part = part.to_vec();
+                ranges.mask(index * chunk, &mut part);
+                image.extend_from_slice(&part);
+            }
+            image.truncate(ranges.image_len());
+            assert_eq!(image, expected, "chunks of {chunk}");
+        }
     }
 
     #[test]

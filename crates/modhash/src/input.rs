@@ -116,7 +116,8 @@ pub fn read_opened(file: &File, len: u64) -> Result<Vec<u8>, ReadError> {
 /// Where file contents start in a [`ReadBuffer`]: a cache line.
 const READ_ALIGN: usize = 64;
 
-/// A buffer reused to read many files, one after the other.
+/// A buffer reused to read many files, one after the other: whole, or in
+/// chunks as [`crate::stream`] reads them.
 ///
 /// Why not a fresh `Vec` per file: every fresh buffer of a few hundred
 /// kilobytes is new memory the kernel must fault in and zero, and malloc
@@ -130,7 +131,8 @@ pub struct ReadBuffer {
 }
 
 impl ReadBuffer {
-    /// An empty buffer; it grows to the largest file read.
+    /// An empty buffer; it grows to the largest file read whole (a
+    /// streamed file needs only a chunk and the bytes held back).
     pub fn new() -> Self {
         Self::default()
     }
@@ -138,10 +140,32 @@ impl ReadBuffer {
     /// Reads the whole of a regular file of at most `max_len` bytes, as
     /// [`read_regular`] does, into this buffer.
     pub fn read_regular(&mut self, path: &Path, max_len: u64) -> Result<&[u8], ReadError> {
-        let (mut file, len) = open_regular(path, max_len)?;
+        let (file, len) = open_regular(path, max_len)?;
         let len = usize::try_from(len).map_err(|_| ReadError::TooLarge { len, max: max_len })?;
+        self.read_opened(&file, len)
+    }
+
+    /// Reads, from its current position, the whole of a file that
+    /// [`open_regular`] found to be `len` bytes long, into this buffer.
+    pub(crate) fn read_opened(&mut self, file: &File, len: usize) -> Result<&[u8], ReadError> {
         // One spare byte notices a file that grew since fstat.
-        let room = len + 1;
+        let window = self.window(len + 1);
+        let filled = fill(file, window)?;
+        if filled != len {
+            return Err(ReadError::Changed);
+        }
+        window.get(..len).ok_or(ReadError::Changed)
+    }
+
+    /// Bytes the buffer holds, alignment included.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// `room` bytes of the buffer, starting on a cache line; what they hold
+    /// is left over from earlier reads.
+    pub(crate) fn window(&mut self, room: usize) -> &mut [u8] {
         if self.storage.len() < room + READ_ALIGN {
             self.storage.resize(room + READ_ALIGN, 0);
         }
@@ -149,26 +173,25 @@ impl ReadBuffer {
             offset if offset < READ_ALIGN => offset,
             _ => 0,
         };
-        let window = self
-            .storage
-            .get_mut(start..start + room)
-            .ok_or(ReadError::Changed)?;
-        let mut filled = 0;
-        while let Some(rest) = window.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-            match file.read(rest) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if filled != len {
-            return Err(ReadError::Changed);
-        }
         self.storage
-            .get(start..start + len)
-            .ok_or(ReadError::Changed)
+            .get_mut(start..start + room)
+            .unwrap_or_default()
     }
+}
+
+/// Reads from `file` until `buf` is full or the file ends; the number of
+/// bytes read.
+pub(crate) fn fill(mut file: &File, buf: &mut [u8]) -> Result<usize, ReadError> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod proof;
 #[cfg(feature = "seal")]
 pub mod seal;
 pub mod signature;
+pub mod stream;
 #[cfg(feature = "tree")]
 pub mod tree;
 

@@ -99,25 +99,127 @@ pub enum TrailerError {
 
 /// Splits `bytes` at a recognised appended trailer.
 pub fn split(bytes: &[u8]) -> Result<Split<'_>, TrailerError> {
-    if let Some(before_marker) = bytes.strip_suffix(MODULE_SIG_MARKER.as_slice()) {
-        return split_module_signature(before_marker);
-    }
-    if let Some(before_marker) = bytes.strip_suffix(MODHASH_TRAILER_MARKER.as_slice()) {
-        return split_modhash_trailer(before_marker);
-    }
-    Ok(Split {
-        payload: bytes,
-        trailer: Trailer::None,
-    })
+    // The last bytes given are the whole file, so `locate` always decides.
+    let found = locate(bytes.len(), bytes)?.unwrap_or(Found {
+        payload_len: bytes.len(),
+        trailer: FoundTrailer::None,
+    });
+    let payload = bytes.get(..found.payload_len).unwrap_or(bytes);
+    let after = |end: usize| bytes.get(found.payload_len..end).unwrap_or_default();
+    let trailer = match found.trailer {
+        FoundTrailer::None => Trailer::None,
+        FoundTrailer::ModuleSignature { info, end } => Trailer::ModuleSignature {
+            info,
+            signature: after(end),
+        },
+        FoundTrailer::Modhash { end } => Trailer::Modhash { body: after(end) },
+    };
+    Ok(Split { payload, trailer })
 }
 
-fn split_module_signature(before_marker: &[u8]) -> Result<Split<'_>, TrailerError> {
-    let record_start = before_marker
-        .len()
-        .checked_sub(MODULE_SIGNATURE_STRUCT_LEN)
-        .ok_or(TrailerError::ModuleSignatureTruncated)?;
-    let (rest, record) = before_marker.split_at(record_start);
-    let &[algo, hash, id_type, signer_len, key_id_len, p0, p1, p2, l0, l1, l2, l3] = record else {
+/// Where a file's payload ends, found from the file's length and its last
+/// bytes alone, so a file can be hashed as it is read and split once its
+/// end is seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// The payload is the file's first `payload_len` bytes.
+    pub payload_len: usize,
+    /// What follows it.
+    pub trailer: FoundTrailer,
+}
+
+/// The trailer a [`Found`] payload is followed by; its signature or body
+/// is the file's bytes from the payload's end to `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FoundTrailer {
+    /// No recognised trailer: the whole file is payload.
+    None,
+    /// A Linux module signature.
+    ModuleSignature {
+        /// The fixed-size record before the marker.
+        info: ModuleSignatureInfo,
+        /// Where the signature ends: where the record starts.
+        end: usize,
+    },
+    /// A modhash trailer.
+    Modhash {
+        /// Where the body ends: where its length field starts.
+        end: usize,
+    },
+}
+
+/// The last bytes of a file: `tail` is the file's final `tail.len()` of
+/// `len` bytes (all of them, for a file read whole).
+#[derive(Clone, Copy)]
+struct FileEnd<'a> {
+    len: usize,
+    tail: &'a [u8],
+}
+
+/// The file's last `n` bytes, as [`FileEnd::last`] finds them.
+enum Last<'a> {
+    /// They are these.
+    Bytes(&'a [u8]),
+    /// The file is shorter than `n` bytes.
+    FileTooShort,
+    /// The tail given is too short to hold them.
+    Unseen,
+}
+
+impl<'a> FileEnd<'a> {
+    fn last(self, n: usize) -> Last<'a> {
+        if n > self.len {
+            Last::FileTooShort
+        } else {
+            match self.tail.len().checked_sub(n) {
+                Some(at) => Last::Bytes(self.tail.get(at..).unwrap_or_default()),
+                None => Last::Unseen,
+            }
+        }
+    }
+
+    /// Whether the file ends in `marker`; `None` if the tail cannot tell.
+    fn ends_with(self, marker: &[u8]) -> Option<bool> {
+        match self.last(marker.len()) {
+            Last::Bytes(bytes) => Some(bytes == marker),
+            Last::FileTooShort => Some(false),
+            Last::Unseen => None,
+        }
+    }
+}
+
+/// Finds the trailer of a file of `len` bytes whose last bytes are `tail`
+/// (the whole file, or only its end): the one parser behind [`split`].
+/// `Ok(None)` when `tail` is too short to tell; never when it is the whole
+/// file.
+pub(crate) fn locate(len: usize, tail: &[u8]) -> Result<Option<Found>, TrailerError> {
+    let end = FileEnd { len, tail };
+    match end.ends_with(MODULE_SIG_MARKER) {
+        None => return Ok(None),
+        Some(true) => return locate_module_signature(end),
+        Some(false) => {}
+    }
+    match end.ends_with(MODHASH_TRAILER_MARKER) {
+        None => Ok(None),
+        Some(true) => locate_modhash_trailer(end),
+        Some(false) => Ok(Some(Found {
+            payload_len: len,
+            trailer: FoundTrailer::None,
+        })),
+    }
+}
+
+fn locate_module_signature(end: FileEnd<'_>) -> Result<Option<Found>, TrailerError> {
+    let record_len = MODULE_SIG_MARKER.len() + MODULE_SIGNATURE_STRUCT_LEN;
+    let record = match end.last(record_len) {
+        Last::Bytes(bytes) => bytes,
+        Last::FileTooShort => return Err(TrailerError::ModuleSignatureTruncated),
+        Last::Unseen => return Ok(None),
+    };
+    // Bytes before the record: what the signature and the module share.
+    let record_start = end.len - record_len;
+    let &[algo, hash, id_type, signer_len, key_id_len, p0, p1, p2, l0, l1, l2, l3, ..] = record
+    else {
         return Err(TrailerError::ModuleSignatureTruncated);
     };
     // The kernel (`mod_check_sig`) refuses any of these non-zero: the name
@@ -143,52 +245,54 @@ fn split_module_signature(before_marker: &[u8]) -> Result<Split<'_>, TrailerErro
         key_id_len,
         sig_len: u32::from_be_bytes([l0, l1, l2, l3]),
     };
-    let available = rest.len() as u64;
     let payload_len = usize::try_from(info.sig_len)
         .ok()
-        .and_then(|sig_len| rest.len().checked_sub(sig_len))
+        .and_then(|sig_len| record_start.checked_sub(sig_len))
         .filter(|&len| len > 0)
         .ok_or(TrailerError::ModuleSignatureLengths {
             claimed: u64::from(info.sig_len),
-            available,
+            available: record_start as u64,
         })?;
-    let (payload, signature) = rest.split_at(payload_len);
-    Ok(Split {
-        payload,
-        trailer: Trailer::ModuleSignature { info, signature },
-    })
+    Ok(Some(Found {
+        payload_len,
+        trailer: FoundTrailer::ModuleSignature {
+            info,
+            end: record_start,
+        },
+    }))
 }
 
-fn split_modhash_trailer(before_marker: &[u8]) -> Result<Split<'_>, TrailerError> {
-    let length_start =
-        before_marker
-            .len()
-            .checked_sub(4)
-            .ok_or(TrailerError::ModhashTrailerLength {
+fn locate_modhash_trailer(end: FileEnd<'_>) -> Result<Option<Found>, TrailerError> {
+    let before_marker = end.len - MODHASH_TRAILER_MARKER.len();
+    let length = match end.last(MODHASH_TRAILER_MARKER.len() + 4) {
+        Last::Bytes(bytes) => bytes,
+        Last::FileTooShort => {
+            return Err(TrailerError::ModhashTrailerLength {
                 claimed: 4,
-                available: before_marker.len() as u64,
-            })?;
-    let (rest, length) = before_marker.split_at(length_start);
-    let &[l0, l1, l2, l3] = length else {
+                available: before_marker as u64,
+            })
+        }
+        Last::Unseen => return Ok(None),
+    };
+    let &[l0, l1, l2, l3, ..] = length else {
         return Err(TrailerError::ModhashTrailerLength {
             claimed: 4,
             available: 0,
         });
     };
+    let length_start = before_marker - 4;
     let claimed = u32::from_be_bytes([l0, l1, l2, l3]);
-    let available = rest.len() as u64;
     let body_len = usize::try_from(claimed)
         .ok()
-        .filter(|&len| len <= rest.len())
+        .filter(|&len| len <= length_start)
         .ok_or(TrailerError::ModhashTrailerLength {
             claimed: u64::from(claimed),
-            available,
+            available: length_start as u64,
         })?;
-    let (payload, body) = rest.split_at(rest.len() - body_len);
-    Ok(Split {
-        payload,
-        trailer: Trailer::Modhash { body },
-    })
+    Ok(Some(Found {
+        payload_len: length_start - body_len,
+        trailer: FoundTrailer::Modhash { end: length_start },
+    }))
 }
 
 /// Appends a modhash trailer holding `body` to `payload`.

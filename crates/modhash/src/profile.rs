@@ -136,15 +136,36 @@ impl Profile {
     /// bytes are read, so a malformed file is still given the profile
     /// whose error explains it.
     pub fn auto(bytes: &[u8]) -> Profile {
-        match elf_type(bytes) {
-            Some(ET_EXEC | ET_DYN) => Profile::ElfImage,
-            Some(ET_REL) => Profile::Payload,
-            _ => match linux_trailer::split(bytes) {
-                Ok(split) if split.trailer == linux_trailer::Trailer::None => Profile::File,
-                // A trailer, or a trailer's marker with a malformed record:
-                // `payload` reports what is wrong with it.
-                _ => Profile::Payload,
-            },
+        // The end of the whole file always decides; `payload` is what a
+        // marker the end could not decide on would get.
+        Profile::auto_by_head(bytes)
+            .or_else(|| Profile::auto_by_end(bytes.len(), bytes))
+            .unwrap_or(Profile::Payload)
+    }
+
+    /// The profile `auto` gives a file whose first bytes are `head` (at
+    /// least its first 18, or all of it), if they decide it: an ELF file's
+    /// type does.
+    pub(crate) fn auto_by_head(head: &[u8]) -> Option<Profile> {
+        match elf_type(head) {
+            Some(ET_EXEC | ET_DYN) => Some(Profile::ElfImage),
+            Some(ET_REL) => Some(Profile::Payload),
+            _ => None,
+        }
+    }
+
+    /// The profile `auto` gives a file of `len` bytes that
+    /// [`Profile::auto_by_head`] leaves undecided, from its last bytes
+    /// `tail`; `None` if they are too few to tell.
+    pub(crate) fn auto_by_end(len: usize, tail: &[u8]) -> Option<Profile> {
+        match linux_trailer::locate(len, tail) {
+            Ok(None) => None,
+            Ok(Some(found)) if found.trailer == linux_trailer::FoundTrailer::None => {
+                Some(Profile::File)
+            }
+            // A trailer, or a trailer's marker with a malformed record:
+            // `payload` reports what is wrong with it.
+            _ => Some(Profile::Payload),
         }
     }
 }

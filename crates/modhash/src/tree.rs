@@ -21,6 +21,7 @@ use crate::compressed;
 use crate::input::{ReadBuffer, ReadError, DEFAULT_MAX_LEN};
 use crate::manifest::{Manifest, ManifestError};
 use crate::profile::{Profile, ProfileError, ProfileRule};
+use crate::stream::{self, Streamed};
 use crate::Digest;
 
 /// The profile of a manifest of no files under [`ProfileRule::Auto`]: the
@@ -266,19 +267,39 @@ fn relative_path(root: &Path, path: &Path) -> Result<String, TreeError> {
     parts.map(|p| p.join("/")).ok_or_else(not_utf8)
 }
 
-/// Reads the file at `path` once, into `buffer`, and digests it under the
-/// profile `rule` gives it.
+/// Reads the file at `path` once, through `buffer`, and digests it under
+/// the profile `rule` gives it: as it is read, in cache-sized chunks
+/// ([`stream::digest_regular`]), or, where the chunks cannot decide, whole.
 pub fn digest_file(
     path: &Path,
     rule: ProfileRule,
     buffer: &mut ReadBuffer,
 ) -> Result<(Profile, Digest), TreeError> {
-    let bytes = buffer
-        .read_regular(path, DEFAULT_MAX_LEN)
+    // A compressed module must be decompressed before it is hashed.
+    let compressed_payload = |head: &[u8]| {
+        matches!(
+            rule,
+            ProfileRule::Auto | ProfileRule::Fixed(Profile::Payload)
+        ) && compressed::Compression::detect(head).is_some()
+    };
+    let streamed = stream::digest_regular(path, DEFAULT_MAX_LEN, rule, buffer, compressed_payload)
         .map_err(|source| TreeError::Read {
             path: path.to_owned(),
             source,
         })?;
+    match streamed {
+        Streamed::Digest(profile, digest) => Ok((profile, digest)),
+        Streamed::Whole(bytes) => digest_bytes(path, rule, bytes),
+    }
+}
+
+/// The profile and digest of the file at `path`, whose bytes are `bytes`,
+/// under the profile `rule` gives it.
+fn digest_bytes(
+    path: &Path,
+    rule: ProfileRule,
+    bytes: &[u8],
+) -> Result<(Profile, Digest), TreeError> {
     // A compressed kernel module is hashed as the kernel checks it,
     // decompressed, under `payload` (which `auto` gives it); `file` stays
     // every byte of the file, as sha256sum.
@@ -405,4 +426,67 @@ fn manifest_of(
         root: root.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux_trailer::{MODULE_SIG_MARKER, PKEY_ID_PKCS7};
+
+    /// `len` bytes that do not compress.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// A kernel module of `len` bytes, signed with `sig_len` bytes.
+    fn module(len: usize, sig_len: u32) -> Vec<u8> {
+        let mut file = noise(len);
+        file[..20].copy_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x01\0\x3e\0");
+        file.extend_from_slice(&noise(sig_len as usize));
+        file.extend_from_slice(&[0, 0, PKEY_ID_PKCS7, 0, 0, 0, 0, 0]);
+        file.extend_from_slice(&sig_len.to_be_bytes());
+        file.extend_from_slice(MODULE_SIG_MARKER);
+        file
+    }
+
+    #[test]
+    fn large_files_digest_as_when_read_whole() {
+        let signed = module(1 << 20, 700);
+        let mut bad_sig_len = signed.clone();
+        let at = bad_sig_len.len() - MODULE_SIG_MARKER.len() - 4;
+        bad_sig_len[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let compressed = compressed::Compression::Xz.compress(&signed).unwrap();
+        assert!(compressed.len() > stream::CHUNK_LEN);
+        let corrupt = compressed[..compressed.len() - 100].to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let mut buffer = ReadBuffer::new();
+        for (name, bytes) in [
+            ("signed.ko", signed),
+            ("bad-sig-len.ko", bad_sig_len),
+            ("compressed.ko.xz", compressed),
+            ("corrupt.ko.xz", corrupt),
+            ("noise", noise(3 << 20)),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            for rule in [
+                ProfileRule::Auto,
+                ProfileRule::Fixed(Profile::File),
+                ProfileRule::Fixed(Profile::Payload),
+                ProfileRule::Fixed(Profile::ElfImage),
+            ] {
+                let got = digest_file(&path, rule, &mut buffer);
+                let whole = digest_bytes(&path, rule, &bytes);
+                assert_eq!(format!("{got:?}"), format!("{whole:?}"), "{name} {rule}");
+            }
+        }
+    }
 }
