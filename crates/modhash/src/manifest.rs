@@ -14,7 +14,9 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -198,6 +200,34 @@ pub enum ReadManifestError {
     Parse(#[from] ManifestError),
 }
 
+impl ReadManifestError {
+    /// This error as reported for a text `lines` lines longer at its start.
+    fn after_lines(self, lines: usize) -> Self {
+        match self {
+            ReadManifestError::NotText { line } => {
+                ReadManifestError::NotText { line: line + lines }
+            }
+            ReadManifestError::Parse(error) => ReadManifestError::Parse(error.after_lines(lines)),
+            other => other,
+        }
+    }
+}
+
+impl ManifestError {
+    /// See [`ReadManifestError::after_lines`].
+    fn after_lines(mut self, lines: usize) -> Self {
+        match &mut self {
+            ManifestError::BadLine { line }
+            | ManifestError::BadDigest { line, .. }
+            | ManifestError::BadPath { line, .. }
+            | ManifestError::DuplicatePath { line, .. }
+            | ManifestError::Unsorted { line, .. } => *line += lines,
+            _ => {}
+        }
+        self
+    }
+}
+
 fn check_path(line: usize, path: &str) -> Result<(), ManifestError> {
     let bad = |why| {
         Err(ManifestError::BadPath {
@@ -250,34 +280,50 @@ impl SortedEntries {
         self.paths.get(start..)
     }
 
+    fn first_path(&self) -> Option<&str> {
+        self.paths.get(..self.entries.first()?.end)
+    }
+
     fn push(&mut self, line: usize, path: &str, digest: Digest) -> Result<(), ManifestError> {
         if !is_clean_path(path.as_bytes()) {
             check_path(line, path)?;
         }
-        match self
-            .last_path()
-            .map(|last| last.as_bytes().cmp(path.as_bytes()))
-        {
-            Some(Ordering::Equal) => {
-                return Err(ManifestError::DuplicatePath {
-                    line,
-                    path: path.to_owned(),
-                })
-            }
-            Some(Ordering::Greater) => {
-                return Err(ManifestError::Unsorted {
-                    line,
-                    path: path.to_owned(),
-                })
-            }
-            Some(Ordering::Less) | None => {}
-        }
+        self.check_next(line, path)?;
         self.paths.push_str(path);
         self.entries.push(Entry {
             end: self.paths.len(),
             digest,
         });
         Ok(())
+    }
+
+    /// Refuses `path` unless it sorts strictly after the last one.
+    fn check_next(&self, line: usize, path: &str) -> Result<(), ManifestError> {
+        match self
+            .last_path()
+            .map(|last| last.as_bytes().cmp(path.as_bytes()))
+        {
+            Some(Ordering::Equal) => Err(ManifestError::DuplicatePath {
+                line,
+                path: path.to_owned(),
+            }),
+            Some(Ordering::Greater) => Err(ManifestError::Unsorted {
+                line,
+                path: path.to_owned(),
+            }),
+            Some(Ordering::Less) | None => Ok(()),
+        }
+    }
+
+    /// Appends `later`, whose paths sort after these (checked by the
+    /// caller).
+    fn extend(&mut self, later: SortedEntries) {
+        let base = self.paths.len();
+        self.paths.push_str(&later.paths);
+        self.entries.extend(later.entries.iter().map(|entry| Entry {
+            end: base + entry.end,
+            digest: entry.digest,
+        }));
     }
 }
 
@@ -345,7 +391,8 @@ impl Manifest {
     /// The file needs no protection: it is checked against the host's
     /// anchor before it trusts anything. It is streamed through a 64 KiB
     /// buffer ([`Manifest::from_reader`]), never past the length it had when
-    /// opened.
+    /// opened; from 1 MiB on, its two halves are parsed on two threads at
+    /// once, which accepts and refuses exactly what one thread does.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ManifestFileError> {
         let path = path.as_ref();
         let read_error = |source| ManifestFileError::Read {
@@ -353,8 +400,7 @@ impl Manifest {
             source,
         };
         let (file, len) = input::open_regular(path, input::DEFAULT_MAX_LEN).map_err(read_error)?;
-        let reader = std::io::BufReader::with_capacity(64 << 10, file.take(len));
-        Self::from_reader(reader, usize::try_from(len).unwrap_or(0)).map_err(|error| match error {
+        Self::from_opened(&file, len, PARALLEL_TEXT).map_err(|error| match error {
             ReadManifestError::Io(e) => read_error(ReadError::from(e)),
             ReadManifestError::NotText { .. } => ManifestFileError::NotText {
                 path: path.to_owned(),
@@ -403,28 +449,58 @@ impl Manifest {
     ///
     /// `len_hint`, the text's length if known, sizes the tables up front.
     pub fn from_reader(
-        mut reader: impl std::io::BufRead,
+        reader: impl std::io::BufRead,
         len_hint: usize,
     ) -> Result<Self, ReadManifestError> {
         let mut parser = Parser::with_capacity(len_hint);
-        let mut line = Vec::with_capacity(256);
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
-            let Some(text) = line.strip_suffix(b"\n") else {
-                return Err(ManifestError::MissingFinalNewline.into());
-            };
-            let text = std::str::from_utf8(text).map_err(|_| ReadManifestError::NotText {
-                line: parser.lines + 1,
-            })?;
-            parser.line(text)?;
-        }
+        parser.read_lines(reader)?;
         if parser.lines == 0 {
             return Err(ManifestError::MissingFinalNewline.into());
         }
         Ok(parser.finish()?)
+    }
+
+    /// [`Manifest::from_file`] once the file is open and `len` bytes long:
+    /// a text of at least `parallel_from` bytes is cut at the first line
+    /// that starts after its middle, and the two halves are parsed at the
+    /// same time, the second on a thread of its own.
+    ///
+    /// Why: at start-up a host parsing a 100,000-line manifest spends most
+    /// of the parse decoding digests, checking paths and faulting in the
+    /// tables that hold them; the halves do that on two cores, and only
+    /// the join (the second half's tables appended to the first's, the
+    /// order checked across the cut) is added. Errors are the ones one
+    /// thread would report first: the first half's, then the line after
+    /// the cut, then the second half's, its line numbers counted from the
+    /// file's start.
+    fn from_opened(file: &File, len: u64, parallel_from: u64) -> Result<Self, ReadManifestError> {
+        let total = usize::try_from(len).unwrap_or(0);
+        let whole = || Self::from_reader(span(file, 0, len), total);
+        let Some(cut) = cut_after_middle(file, len, parallel_from)? else {
+            return whole();
+        };
+        let second_len = usize::try_from(len - cut).unwrap_or(0);
+        let parse_second = || {
+            let mut second = Parser::body_with_capacity(second_len);
+            let result = second.read_lines(span(file, cut, len));
+            (second, result)
+        };
+        std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new()
+                .spawn_scoped(scope, parse_second)
+                .ok();
+            let mut first = Parser::with_capacity(total);
+            let first_result = first.read_lines(span(file, 0, cut));
+            let (second, second_result) = match thread.map(|thread| thread.join()) {
+                Some(Ok(parsed)) => parsed,
+                // No thread could be started (or it died): parse the second
+                // half here.
+                _ => parse_second(),
+            };
+            first_result?;
+            first.append(second, second_result)?;
+            Ok(first.finish()?)
+        })
     }
 
     /// The profile the digests were computed under.
@@ -515,12 +591,74 @@ fn parse_header(line: &str) -> Result<(Profile, Digest), ManifestError> {
     Ok((profile, root))
 }
 
+/// Where [`Manifest::from_file`] starts parsing on two threads: below 1 MiB
+/// (about 10,000 lines) a second thread's start costs more than it saves.
+const PARALLEL_TEXT: u64 = 1 << 20;
+
+/// How far past the middle of a manifest a line start is looked for; a
+/// text whose lines are longer than this is parsed on one thread.
+const CUT_WINDOW: usize = 64 << 10;
+
+/// Bytes `[start, end)` of `file`, buffered, read with `pread` so that two
+/// threads can read one descriptor without sharing its offset.
+fn span(file: &File, start: u64, end: u64) -> std::io::BufReader<Span<'_>> {
+    std::io::BufReader::with_capacity(64 << 10, Span { file, start, end })
+}
+
+/// See [`span`].
+struct Span<'a> {
+    file: &'a File,
+    start: u64,
+    end: u64,
+}
+
+impl Read for Span<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.start)).unwrap_or(usize::MAX);
+        let Some(buf) = buf.get_mut(..left.min(buf.len())) else {
+            return Ok(0);
+        };
+        let read = self.file.read_at(buf, self.start)?;
+        self.start += read as u64;
+        Ok(read)
+    }
+}
+
+/// The offset of the first line starting after the middle of a `len`-byte
+/// `file`, if the file is at least `parallel_from` bytes long and such a
+/// line starts within [`CUT_WINDOW`] of the middle.
+fn cut_after_middle(file: &File, len: u64, parallel_from: u64) -> std::io::Result<Option<u64>> {
+    if len < parallel_from.max(2) {
+        return Ok(None);
+    }
+    let middle = len / 2;
+    let mut window = vec![0; CUT_WINDOW];
+    let mut reader = Span {
+        file,
+        start: middle,
+        end: len,
+    };
+    let read = loop {
+        match reader.read(&mut window) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => break other?,
+        }
+    };
+    let newline = window.get(..read).and_then(|w| memchr::memchr(b'\n', w));
+    Ok(newline
+        .map(|at| middle + at as u64 + 1)
+        .filter(|&cut| cut < len))
+}
+
 /// A manifest read line by line, whether from a string or a stream.
 #[derive(Default)]
 struct Parser {
     /// Lines seen so far.
     lines: usize,
     header: Option<(Profile, Digest)>,
+    /// Whether the header is behind: always for the second half of a
+    /// text parsed in two.
+    in_body: bool,
     entries: SortedEntries,
 }
 
@@ -534,15 +672,62 @@ impl Parser {
         }
     }
 
+    /// A parser for the lines after a header someone else parses.
+    fn body_with_capacity(text_len: usize) -> Self {
+        Self {
+            in_body: true,
+            ..Self::with_capacity(text_len)
+        }
+    }
+
     /// Takes the next line, without its newline.
     fn line(&mut self, line: &str) -> Result<(), ManifestError> {
         self.lines += 1;
-        if self.header.is_none() {
+        if !self.in_body {
             self.header = Some(parse_header(line)?);
+            self.in_body = true;
             return Ok(());
         }
         let (digest, path) = parse_line(self.lines, line)?;
         self.entries.push(self.lines, path, digest)
+    }
+
+    /// Takes every line `reader` gives, each ended by a newline.
+    fn read_lines(&mut self, mut reader: impl std::io::BufRead) -> Result<(), ReadManifestError> {
+        let mut line = Vec::with_capacity(256);
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                return Ok(());
+            }
+            let Some(text) = line.strip_suffix(b"\n") else {
+                return Err(ManifestError::MissingFinalNewline.into());
+            };
+            let text = std::str::from_utf8(text).map_err(|_| ReadManifestError::NotText {
+                line: self.lines + 1,
+            })?;
+            self.line(text)?;
+        }
+    }
+
+    /// Appends the lines `second` parsed, which followed this parser's in
+    /// the text, and reports what one parser reading both would have
+    /// reported first: `second`'s fault on its first line, else the order
+    /// across the cut, else `second`'s fault.
+    fn append(
+        &mut self,
+        second: Parser,
+        second_result: Result<(), ReadManifestError>,
+    ) -> Result<(), ReadManifestError> {
+        let offset = self.lines;
+        let second_result = second_result.map_err(|error| error.after_lines(offset));
+        if let Some(first_path) = second.entries.first_path() {
+            self.entries.check_next(offset + 1, first_path)?;
+        }
+        second_result?;
+        self.entries.extend(second.entries);
+        self.lines += second.lines;
+        Ok(())
     }
 
     fn finish(self) -> Result<Manifest, ManifestError> {
@@ -758,6 +943,70 @@ mod tests {
             from_stream(&latin1),
             Err(ReadManifestError::NotText { line: 5 })
         ));
+    }
+
+    /// Every fault a line can have, at every line, with the text cut at
+    /// its middle: two threads report what one reports.
+    #[test]
+    fn a_text_parsed_in_two_halves_parses_as_in_one() {
+        let entries = (0..120).map(|i| {
+            (
+                format!("dir/module-{i:03}.so"),
+                Digest::sha256(&[i as u8 % 50]),
+            )
+        });
+        let text = Manifest::new(Profile::File, entries).unwrap().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let parse = |bytes: &[u8], parallel_from: u64| {
+            std::fs::write(&path, bytes).expect("write");
+            let file = File::open(&path).expect("open");
+            Manifest::from_opened(&file, bytes.len() as u64, parallel_from)
+                .map_err(|error| error.to_string())
+        };
+        let check = |bytes: Vec<u8>| {
+            let one = parse(&bytes, u64::MAX);
+            assert_eq!(parse(&bytes, 2), one, "{}", String::from_utf8_lossy(&bytes));
+            one
+        };
+        assert_eq!(check(text.clone().into_bytes()), Ok(text.parse().unwrap()));
+        let mut refused = 0;
+        for at in 1..lines.len() {
+            let previous = lines[at - 1].get(66..).unwrap_or("x").to_owned();
+            let faults: [&dyn Fn(&str) -> String; 7] = [
+                &|line| line.replacen("  ", " ", 1),
+                &|line| line.replacen(|c: char| c.is_ascii_hexdigit(), "g", 1),
+                &|line| line.replacen("dir/", "../", 1),
+                &|line| format!("{}{}", &line[..66], previous),
+                &|line| format!("{}a", &line[..66]),
+                &|line| format!("{line}\n{line}"),
+                &|_| String::new(),
+            ];
+            for fault in faults {
+                let mut edited = lines.clone();
+                let line = fault(lines[at]);
+                edited[at] = &line;
+                let bytes = format!("{}\n", edited.join("\n")).into_bytes();
+                refused += usize::from(check(bytes).is_err());
+            }
+            let mut latin1 = text.clone().into_bytes();
+            let start: usize = lines[..at].iter().map(|l| l.len() + 1).sum();
+            latin1[start + 70] = 0xe9;
+            assert!(check(latin1).is_err());
+        }
+        assert!(refused > 6 * (lines.len() - 1), "{refused} refused");
+        assert!(check(text.trim_end().as_bytes().to_vec()).is_err());
+        let root_at = text.find("root=").unwrap() + 5;
+        let mut edited_root = text.clone().into_bytes();
+        edited_root[root_at] = if edited_root[root_at] == b'0' {
+            b'1'
+        } else {
+            b'0'
+        };
+        assert!(check(edited_root)
+            .unwrap_err()
+            .contains("does not match the root"));
     }
 
     #[test]
