@@ -9,6 +9,11 @@
 //! thread and of the worker (from `/proc/.../schedstat`), so the latency a
 //! spin buys is weighed against the CPU it burns. `MODHASH_BENCH_CALLS`
 //! sets the calls per case (default 100000).
+//!
+//! The last rows call one at a time with a pause between calls
+//! ([`SPARSE_GAP`], a hundredth of the calls): the spin only helps a call
+//! that follows another within it, and after each call it costs the worker
+//! up to the spin in CPU; these rows show both.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,6 +26,10 @@ use modhash_load::{Action, DigestSet, Loader};
 
 /// The echo method of the test module.
 const ECHO: u32 = 1;
+
+/// The pause between two calls of the sparse rows: far longer than the
+/// spin, as between the calls of a host that calls now and then.
+const SPARSE_GAP: Duration = Duration::from_millis(1);
 
 fn main() {
     let calls: usize = std::env::var("MODHASH_BENCH_CALLS")
@@ -49,27 +58,42 @@ fn main() {
         WorkerConfig::default().spin
     );
     println!(
-        "{:<8} {:<18} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "{:<8} {:<29} {:>10} {:>10} {:>10} {:>12} {:>12}",
         "payload", "backend", "p50", "p99", "calls/s", "host CPU/call", "worker CPU/call"
     );
     for size in [64usize, 64 << 10] {
         let input = vec![0x5Au8; size];
-        let local = measure(calls, None, || {
-            in_process.call(ECHO, &input).map(|out| out.len()).ok()
-        });
-        let spun = measure(calls, spinning.worker_pid(), || {
-            spinning.call(ECHO, &input).map(|out| out.len()).ok()
-        });
-        let slept = measure(calls, sleeping.worker_pid(), || {
-            sleeping.call(ECHO, &input).map(|out| out.len()).ok()
-        });
-        for (name, stats) in [
+        let rows = |calls, gap| {
+            let local = measure(calls, gap, None, || {
+                in_process.call(ECHO, &input).map(|out| out.len()).ok()
+            });
+            let spun = measure(calls, gap, spinning.worker_pid(), || {
+                spinning.call(ECHO, &input).map(|out| out.len()).ok()
+            });
+            let slept = measure(calls, gap, sleeping.worker_pid(), || {
+                sleeping.call(ECHO, &input).map(|out| out.len()).ok()
+            });
+            [local, spun, slept]
+        };
+        let [local, spun, slept] = rows(calls, Duration::ZERO);
+        let sparse = if size == 64 {
+            let [local, spun, slept] = rows((calls / 100).max(10), SPARSE_GAP);
+            vec![
+                ("in-process, 1 ms apart", local),
+                ("isolated, spin, 1 ms apart", spun),
+                ("isolated, no spin, 1 ms apart", slept),
+            ]
+        } else {
+            Vec::new()
+        };
+        let back_to_back = [
             ("in-process", local),
             ("isolated, spin", spun),
             ("isolated, no spin", slept),
-        ] {
+        ];
+        for (name, stats) in back_to_back.into_iter().chain(sparse) {
             println!(
-                "{:<8} {:<18} {:>10.2?} {:>10.2?} {:>10.0} {:>12.2?} {:>12.2?}",
+                "{:<8} {:<29} {:>10.2?} {:>10.2?} {:>10.0} {:>12.2?} {:>12.2?}",
                 if size == 64 { "64 B" } else { "64 KiB" },
                 name,
                 stats.p50,
@@ -101,9 +125,14 @@ fn cpu_time(path: &str) -> Duration {
         .unwrap_or_default()
 }
 
-/// Time `calls` calls one by one after a warm-up, with the CPU time they
-/// cost this thread and the worker `worker` (if any).
-fn measure(calls: usize, worker: Option<u32>, mut call: impl FnMut() -> Option<usize>) -> Stats {
+/// Time `calls` calls one by one after a warm-up, `gap` apart, with the CPU
+/// time they cost this thread and the worker `worker` (if any).
+fn measure(
+    calls: usize,
+    gap: Duration,
+    worker: Option<u32>,
+    mut call: impl FnMut() -> Option<usize>,
+) -> Stats {
     for _ in 0..calls / 10 {
         std::hint::black_box(call().expect("warm-up call"));
     }
@@ -113,6 +142,9 @@ fn measure(calls: usize, worker: Option<u32>, mut call: impl FnMut() -> Option<u
     let mut samples = Vec::with_capacity(calls);
     let start = Instant::now();
     for _ in 0..calls {
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
+        }
         let before = Instant::now();
         std::hint::black_box(call().expect("call"));
         samples.push(before.elapsed());
