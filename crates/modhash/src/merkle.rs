@@ -6,6 +6,8 @@
 //! leaf can pose as a subtree: without that, a module whose digest equals
 //! an interior node would be "in" the tree.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::digest::Digest;
 
 /// `SHA-256(0x00 ‖ leaf)`.
@@ -36,30 +38,82 @@ fn split_point(n: usize) -> usize {
 ///
 /// Leaves are hashed as the recursion reaches them, so no list of leaf
 /// hashes is allocated (3.2 MB for a 100,000-module manifest, whose page
-/// faults cost more than the hashing). A large tree's left half is hashed
-/// on a second thread: a host checks its manifest at start-up, and its
-/// root is most of that time. If no thread can be started, one does it
-/// all.
+/// faults cost more than the hashing). A large tree is hashed on two
+/// threads: a host checks its manifest at start-up, and its root is most of
+/// that time. If no thread can be started, one does it all.
 pub fn root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Digest {
     if leaves.len() < PARALLEL_LEAVES {
         return serial_root(leaves);
     }
-    let (left, right) = leaves.split_at(split_point(leaves.len()));
-    std::thread::scope(|scope| {
-        let left_root = std::thread::Builder::new()
-            .spawn_scoped(scope, || serial_root(left))
-            .ok();
-        let right_root = serial_root(right);
-        let left_root = left_root
-            .and_then(|thread| thread.join().ok())
-            .unwrap_or_else(|| serial_root(left));
-        node_hash(&left_root, &right_root)
-    })
+    let blocks: Vec<&[L]> = leaves.chunks(BLOCK_LEAVES).collect();
+    let roots = block_roots(&blocks);
+    combine(&roots, leaves.len())
 }
 
 /// Below this many leaves a second thread costs more than it saves (its
 /// start is tens of microseconds; a leaf takes a third of one).
 const PARALLEL_LEAVES: usize = 16_384;
+
+/// Leaves per piece of work when two threads share a tree.
+///
+/// Why pieces rather than the tree's two halves: RFC 6962 cuts a tree of
+/// n leaves at the largest power of two below n, so for 100,000 leaves the
+/// halves are 65,536 and 34,464 leaves, and the thread with the larger one
+/// finishes long after the other. Every aligned run of `BLOCK_LEAVES`
+/// leaves, and the shorter run at the end, is a subtree of the RFC tree
+/// (each cut above it falls on a multiple of it), so the two threads take
+/// such runs from a shared counter and [`combine`] joins their roots.
+const BLOCK_LEAVES: usize = 4096;
+
+/// The root of each block, computed by this thread and one more, taking
+/// the blocks in turn.
+fn block_roots<L: AsRef<[u8]> + Sync>(blocks: &[&[L]]) -> Vec<Digest> {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(block) = blocks.get(index) else {
+                return done;
+            };
+            done.push((index, serial_root(block)));
+        }
+    };
+    let mut roots = std::thread::scope(|scope| {
+        let other = std::thread::Builder::new().spawn_scoped(scope, work).ok();
+        let mut roots = work();
+        if let Some(other) = other {
+            roots.extend(other.join().unwrap_or_default());
+        }
+        roots
+    });
+    roots.sort_unstable_by_key(|(index, _)| *index);
+    // A thread that died left its blocks undone: do them here.
+    let mut all = Vec::with_capacity(blocks.len());
+    let mut done = roots.into_iter().peekable();
+    for (index, block) in blocks.iter().enumerate() {
+        match done.next_if(|(done_index, _)| *done_index == index) {
+            Some((_, root)) => all.push(root),
+            None => all.push(serial_root(block)),
+        }
+    }
+    all
+}
+
+/// The root of a tree of `leaves` leaves whose blocks of [`BLOCK_LEAVES`]
+/// (the last one shorter) have the roots `block_roots`: RFC 6962's
+/// recursion above the blocks.
+fn combine(block_roots: &[Digest], leaves: usize) -> Digest {
+    if leaves <= BLOCK_LEAVES {
+        return block_roots
+            .first()
+            .copied()
+            .unwrap_or_else(|| Digest::sha256(b""));
+    }
+    let left = split_point(leaves);
+    let (first, second) = block_roots.split_at((left / BLOCK_LEAVES).min(block_roots.len()));
+    node_hash(&combine(first, left), &combine(second, leaves - left))
+}
 
 fn serial_root<L: AsRef<[u8]>>(leaves: &[L]) -> Digest {
     match leaves {
@@ -188,7 +242,17 @@ mod tests {
         let leaves: Vec<Digest> = (0u32..40_000)
             .map(|i| Digest::sha256(&i.to_le_bytes()))
             .collect();
-        for n in [PARALLEL_LEAVES - 1, PARALLEL_LEAVES, 32_768, 40_000] {
+        for n in [
+            PARALLEL_LEAVES - 1,
+            PARALLEL_LEAVES,
+            PARALLEL_LEAVES + 1,
+            BLOCK_LEAVES * 5 - 1,
+            BLOCK_LEAVES * 5,
+            BLOCK_LEAVES * 5 + 1,
+            32_768,
+            32_769,
+            40_000,
+        ] {
             assert_eq!(root(&leaves[..n]), serial_root(&leaves[..n]), "{n} leaves");
         }
     }
