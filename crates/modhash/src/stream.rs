@@ -289,7 +289,7 @@ fn finish_prefix(mut hasher: Sha256, len: usize, tail: &[u8], profile: Profile) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
 
     use super::*;
@@ -408,8 +408,9 @@ mod tests {
         assert!(!streamed, "{name}: {rule} {chunking:?} should read whole");
     }
 
-    /// `len` bytes that look like nothing in particular.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
+    /// `len` bytes that look like nothing in particular (and do not
+    /// compress).
+    pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
         let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         (0..len)
             .map(|_| {

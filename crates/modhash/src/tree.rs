@@ -435,15 +435,7 @@ mod tests {
 
     /// `len` bytes that do not compress.
     fn noise(len: usize) -> Vec<u8> {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect()
+        crate::stream::tests::noise(len, 0x2545_f491_4f6c_dd1d)
     }
 
     /// A kernel module of `len` bytes, signed with `sig_len` bytes.
