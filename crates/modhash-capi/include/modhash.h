@@ -115,9 +115,11 @@ typedef enum modhash_status {
     /** An internal bug was caught at the interface; the message says where.
      *  Please report it. */
     MODHASH_ERR_PANIC = 14,
-    /** Reserved for the loader's dependency check: a dependency
-     *  (DT_NEEDED) of the module is neither loaded, nor a trusted module,
-     *  nor a system library. Not returned by this version. */
+    /** The module itself is trusted, but a library it needs (DT_NEEDED)
+     *  is neither loaded, nor a trusted module, nor a system library, and
+     *  the policy rejects untrusted modules; or, with MODHASH_TAINT, a
+     *  needed library cannot be pinned to judged bytes. The message names
+     *  the library. */
     MODHASH_ERR_DEPENDENCY = 15
 } modhash_status;
 

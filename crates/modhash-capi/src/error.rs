@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use modhash_load::{CallError, LoadError};
+use modhash::policy::UntrustedReason;
+use modhash_load::{CallError, LoadError, Verdict};
 
 /// The status every fallible function returns; `modhash_status` in C, with
 /// the same values (the header is checked against this list).
@@ -113,7 +114,11 @@ impl Failure {
         let status = match error {
             LoadError::Image(_) => MODHASH_ERR_IO,
             LoadError::Profile { .. } => MODHASH_ERR_NOT_ELF,
+            LoadError::Rejected { verdict, .. } if only_dependencies_distrusted(verdict) => {
+                MODHASH_ERR_DEPENDENCY
+            }
             LoadError::Rejected { .. } => MODHASH_ERR_REJECTED,
+            LoadError::Unpinned { .. } => MODHASH_ERR_DEPENDENCY,
             LoadError::MustIsolate { .. } => MODHASH_ERR_MUST_ISOLATE,
             LoadError::Isolation { .. } => MODHASH_ERR_WORKER,
             LoadError::JudgedElsewhere => MODHASH_ERR_ARGUMENT,
@@ -129,6 +134,22 @@ impl Failure {
             _ => MODHASH_ERR_WORKER,
         };
         Self::about(status, file, error)
+    }
+}
+
+/// Whether `verdict` distrusts the module for its dependencies alone: the
+/// module itself would be trusted. A C host tells this apart by status
+/// (`MODHASH_ERR_DEPENDENCY`), since the fix is elsewhere: the library, or
+/// the manifest that should list it.
+fn only_dependencies_distrusted(verdict: &Verdict) -> bool {
+    match verdict {
+        Verdict::Untrusted { reasons } => {
+            !reasons.is_empty()
+                && reasons
+                    .iter()
+                    .all(|reason| matches!(reason, UntrustedReason::Dependency { .. }))
+        }
+        _ => false,
     }
 }
 

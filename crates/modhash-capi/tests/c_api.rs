@@ -11,7 +11,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{build_library, include_args, root, run};
+use common::{include_args, link_args, root, run};
 use modhash::anchor::Anchor;
 use modhash::{Manifest, Profile};
 
@@ -29,25 +29,9 @@ fn compile_module(out: &Path) {
         .arg(root().join("examples/c-module/upper.c")));
 }
 
-/// The SONAME build.rs gives libmodhash.so.
-const SONAME: &str = concat!(
-    "libmodhash.so.",
-    env!("CARGO_PKG_VERSION_MAJOR"),
-    ".",
-    env!("CARGO_PKG_VERSION_MINOR")
-);
-
 /// Compiles the C test program against libmodhash.so, with `extra` flags.
 fn compile_test(out: &Path, extra: &[&str]) {
-    let built = build_library();
-    // The library's SONAME is versioned; the program finds it under that
-    // name, as an installed one would be.
-    let lib = out.with_file_name("lib");
-    std::fs::create_dir_all(&lib).expect("mkdir lib");
-    let soname = lib.join(SONAME);
-    if !soname.exists() {
-        std::os::unix::fs::symlink(built.join("libmodhash.so"), &soname).expect("symlink");
-    }
+    let dir = out.parent().expect("the program's directory");
     run(Command::new(cc())
         .args([
             "-std=c99",
@@ -63,24 +47,63 @@ fn compile_test(out: &Path, extra: &[&str]) {
         .arg("-o")
         .arg(out)
         .arg(root().join("crates/modhash-capi/tests/c/api_test.c"))
-        .arg("-L")
-        .arg(&built)
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lmodhash", "-ldl"]));
+        .args(link_args(dir)));
 }
 
-/// A directory as the C test expects it: mods/libupper.so in a manifest
-/// whose root is in `sealed.record`, a copy with one byte of its code's
-/// data changed, a manifest of other modules, and a file that is not ELF.
+/// Compiles mods/libhelper.so, a library no manifest lists, and
+/// mods/libneedy.so, the example module linked against it (DT_NEEDED,
+/// found through RUNPATH `$ORIGIN`).
+fn compile_needy_module(mods: &Path) {
+    let helper = mods.join("helper.c");
+    std::fs::write(&helper, "int modhash_test_helper(void) { return 1; }\n").expect("write");
+    run(Command::new(cc())
+        .args(["-shared", "-fPIC", "-Wl,-soname,libhelper.so", "-o"])
+        .arg(mods.join("libhelper.so"))
+        .arg(&helper));
+    run(Command::new(cc())
+        .args(["-shared", "-fPIC", "-O2", "-I"])
+        .arg(root().join("crates/modhash-plugin/include"))
+        .arg("-o")
+        .arg(mods.join("libneedy.so"))
+        .arg(root().join("examples/c-module/upper.c"))
+        .args([
+            "-Wl,--no-as-needed",
+            "-Wl,--enable-new-dtags,-rpath,$ORIGIN",
+            "-L",
+        ])
+        .arg(mods)
+        .arg("-lhelper"));
+}
+
+/// The `elf-image` digest of the file at `path`.
+fn digest_of(path: &Path) -> modhash::Digest {
+    let bytes = std::fs::read(path).expect("read module");
+    Profile::ElfImage.digest(&bytes).expect("module digest")
+}
+
+/// A directory as the C test expects it: mods/libupper.so and
+/// mods/libneedy.so in a manifest whose root is in `sealed.record` (but not
+/// mods/libhelper.so, which libneedy.so needs), a copy of libupper.so with
+/// one byte of its code's data changed, a manifest of other modules, and a
+/// file that is not ELF.
 fn prepare(dir: &Path) {
     std::fs::create_dir_all(dir.join("mods")).expect("mkdir");
     std::fs::create_dir_all(dir.join("tampered")).expect("mkdir");
     let module = dir.join("mods/libupper.so");
     compile_module(&module);
+    compile_needy_module(&dir.join("mods"));
     let bytes = std::fs::read(&module).expect("read module");
-    let digest = Profile::ElfImage.digest(&bytes).expect("module digest");
-    let manifest =
-        Manifest::new(Profile::ElfImage, [("libupper.so".to_owned(), digest)]).expect("manifest");
+    let manifest = Manifest::new(
+        Profile::ElfImage,
+        [
+            ("libupper.so".to_owned(), digest_of(&module)),
+            (
+                "libneedy.so".to_owned(),
+                digest_of(&dir.join("mods/libneedy.so")),
+            ),
+        ],
+    )
+    .expect("manifest");
     std::fs::write(dir.join("manifest"), manifest.to_string()).expect("write manifest");
     std::fs::write(dir.join("sealed.record"), Anchor::sealed_record(&manifest)).expect("record");
     let other = Manifest::new(
@@ -125,14 +148,9 @@ fn output_of(program: &Path, dir: &Path, env: &[(&str, &str)]) -> String {
 /// Replaces what varies with the C compiler: the module's digests and the
 /// manifest's root.
 fn normalise(text: &str, dir: &Path) -> String {
-    let digest = Profile::ElfImage
-        .digest(&std::fs::read(dir.join("mods/libupper.so")).expect("module"))
-        .expect("digest")
-        .to_hex();
-    let tampered = Profile::ElfImage
-        .digest(&std::fs::read(dir.join("tampered/libupper.so")).expect("module"))
-        .expect("digest")
-        .to_hex();
+    let digest = digest_of(&dir.join("mods/libupper.so")).to_hex();
+    let tampered = digest_of(&dir.join("tampered/libupper.so")).to_hex();
+    let helper = digest_of(&dir.join("mods/libhelper.so")).to_hex();
     let manifest = std::fs::read_to_string(dir.join("manifest")).expect("manifest");
     let root = manifest
         .parse::<Manifest>()
@@ -144,6 +162,7 @@ fn normalise(text: &str, dir: &Path) -> String {
         let line = line
             .replace(&digest, "<digest>")
             .replace(&tampered, "<tampered-digest>")
+            .replace(&helper, "<helper-digest>")
             .replace(&root, "<root>");
         // Pointers printed by %p are "(nil)" for NULL, which is all the
         // program prints them for; a library version is the crate's.

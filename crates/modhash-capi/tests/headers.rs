@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{build_library, include_args, root};
+use common::{build_library, include_args, link_args, root};
 
 /// Compiles tests/c/headers.c with `compiler` and `flags`, runs it and
 /// returns its output.
@@ -102,4 +102,57 @@ fn the_header_declares_exactly_what_the_library_exports() {
         missing.is_empty() && undeclared.is_empty(),
         "declared in modhash.h, not exported: {missing:?}; exported, not declared: {undeclared:?}"
     );
+}
+
+/// The status values modhash.h gives, by name, in order.
+fn declared_statuses() -> Vec<(String, i32)> {
+    let header = std::fs::read_to_string(root().join("crates/modhash-capi/include/modhash.h"))
+        .expect("modhash.h");
+    let body = header
+        .split_once("typedef enum modhash_status {")
+        .and_then(|(_, rest)| rest.split_once("} modhash_status;"))
+        .expect("the modhash_status enum")
+        .0;
+    body.lines()
+        .filter_map(|line| {
+            let (name, value) = line.trim().trim_end_matches(',').split_once(" = ")?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The library names each status the header declares after the header's
+/// own enumerator: the values in modhash.h and in the Rust enum agree.
+#[test]
+fn the_header_and_the_library_agree_on_every_status() {
+    let statuses = declared_statuses();
+    assert!(statuses.len() >= 16, "found {statuses:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = dir.path().join("statuses.c");
+    let mut source = String::from("#include <stdio.h>\n#include <modhash.h>\nint main(void)\n{\n");
+    for (name, _) in &statuses {
+        source.push_str(&format!(
+            "\tprintf(\"%d %s\\n\", (int){name}, modhash_status_name({name}));\n"
+        ));
+    }
+    source.push_str("\tprintf(\"%s\\n\", modhash_status_name(-1));\n\treturn 0;\n}\n");
+    std::fs::write(&program, source).expect("write");
+    let exe = dir.path().join("statuses");
+    let compiled = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Werror"])
+        .args(include_args())
+        .arg(&program)
+        .arg("-o")
+        .arg(&exe)
+        .args(link_args(dir.path()))
+        .status()
+        .expect("run cc");
+    assert!(compiled.success());
+    let output = Command::new(&exe).output().expect("run the program");
+    let expected: String = statuses
+        .iter()
+        .map(|(name, value)| format!("{value} {name}\n"))
+        .chain(["MODHASH_UNKNOWN_STATUS\n".to_owned()])
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
 }

@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 	report("call(NULL input, length 3)", modhash_module_call(m, 0, NULL, 3, &out, &out_len));
 	modhash_module_free(m);
 	report("load(tampered)", modhash_host_load(host, "tampered/libupper.so", &m));
+	report("load(trusted, needs an unlisted library)", modhash_host_load(host, "mods/libneedy.so", &m));
 
 	/* Judge, then dlopen the judged image. */
 	report("judge(in-tree)", modhash_host_judge(host, "mods/libupper.so", &image));

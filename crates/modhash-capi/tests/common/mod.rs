@@ -51,3 +51,31 @@ pub fn include_args() -> Vec<std::ffi::OsString> {
     .flat_map(|dir| ["-I".into(), root().join(dir).into_os_string()])
     .collect()
 }
+
+/// The SONAME build.rs gives libmodhash.so.
+pub const SONAME: &str = concat!(
+    "libmodhash.so.",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR")
+);
+
+/// The arguments that link a program in `out_dir` against the freshly
+/// built libmodhash.so. The library's SONAME is versioned; the program finds
+/// it under that name in `out_dir/lib`, as an installed one would be.
+pub fn link_args(out_dir: &Path) -> Vec<std::ffi::OsString> {
+    let built = build_library();
+    let lib = out_dir.join("lib");
+    std::fs::create_dir_all(&lib).expect("mkdir lib");
+    let soname = lib.join(SONAME);
+    if !soname.exists() {
+        std::os::unix::fs::symlink(built.join("libmodhash.so"), &soname).expect("symlink");
+    }
+    vec![
+        "-L".into(),
+        built.into_os_string(),
+        format!("-Wl,-rpath,{}", lib.display()).into(),
+        "-lmodhash".into(),
+        "-ldl".into(),
+    ]
+}
