@@ -72,6 +72,17 @@ fn main() {
         "  mapping / chunks = {:.2}",
         map.as_secs_f64() / read.as_secs_f64()
     );
+    // The other way around the copy: the kernel hashing page-cache pages
+    // spliced into an AF_ALG socket. Only whether this kernel offers it.
+    let alg = rustix::net::socket(
+        rustix::net::AddressFamily::from_raw(libc::AF_ALG as _),
+        rustix::net::SocketType::SEQPACKET,
+        None,
+    );
+    match alg {
+        Ok(_) => println!("  AF_ALG: available (kernel hashing from the page cache; not measured)"),
+        Err(errno) => println!("  AF_ALG: unavailable ({errno})"),
+    }
 }
 
 /// Every regular file below `dir`, with its length.
