@@ -39,26 +39,14 @@ fn main() {
     files.sort_by_key(|(_, len)| std::cmp::Reverse(*len));
     let bytes: u64 = files.iter().map(|(_, len)| len).sum();
     let paths: Vec<PathBuf> = files.into_iter().map(|(path, _)| path).collect();
-    let read = hash_all(&paths, |path, buffer| {
-        modhash::tree::digest_file(path, ProfileRule::Auto, buffer)
-            .expect("digest")
-            .1
-    });
     assert_eq!(
-        read.1,
+        hash_all(&paths, chunked).1,
         hash_all(&paths, |path, _| mapped(path)).1,
         "digests differ"
     );
     let (mut by_read, mut by_map) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        by_read.push(
-            hash_all(&paths, |path, buffer| {
-                modhash::tree::digest_file(path, ProfileRule::Auto, buffer)
-                    .expect("digest")
-                    .1
-            })
-            .0,
-        );
+        by_read.push(hash_all(&paths, chunked).0);
         by_map.push(hash_all(&paths, |path, _| mapped(path)).0);
     }
     let (read, map) = (median(&mut by_read), median(&mut by_map));
@@ -131,6 +119,14 @@ fn hash_all(
         elapsed,
         digests.into_iter().map(|(_, digest)| digest).collect(),
     )
+}
+
+/// The digest `auto` gives the file, read in chunks as `modhash manifest`
+/// reads it.
+fn chunked(path: &Path, buffer: &mut ReadBuffer) -> Digest {
+    modhash::tree::digest_file(path, ProfileRule::Auto, buffer)
+        .expect("digest")
+        .1
 }
 
 /// The digest `auto` gives the file, hashed from a read-only mapping.

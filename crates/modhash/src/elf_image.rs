@@ -144,8 +144,9 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// loader, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadableRanges {
-    /// Covered ranges, sorted by start, possibly overlapping (non-load
-    /// segments such as PT_DYNAMIC lie inside PT_LOAD ones).
+    /// Covered ranges, sorted by start, disjoint: those that overlap or
+    /// touch (a PT_DYNAMIC inside its PT_LOAD) merged once, here, rather
+    /// than by each chunk masked or each image written.
     ranges: Vec<Range<usize>>,
     /// One past the last covered byte: the image's length.
     end: usize,
@@ -280,6 +281,7 @@ impl LoadableRanges {
             }
         }
         ranges.sort_by_key(|r| r.start);
+        let ranges = merge(&ranges);
         let end = ranges.iter().map(|r| r.end).max().unwrap_or(EHDR_LEN);
         Ok(Some(Self { ranges, end }))
     }
@@ -336,7 +338,7 @@ impl LoadableRanges {
     /// memfd) writes each byte of the image once, straight from `bytes`.
     pub fn runs<'a>(&'a self, bytes: &'a [u8]) -> impl Iterator<Item = ImageRun<'a>> + 'a {
         let header = self.header(bytes);
-        let rest = merge(&self.ranges).into_iter().filter_map(|range| {
+        let rest = self.ranges.iter().filter_map(|range| {
             let range = range.start.max(EHDR_LEN)..range.end;
             let run = bytes.get(range.clone()).filter(|run| !run.is_empty())?;
             Some(ImageRun {
@@ -373,8 +375,7 @@ pub struct ImageRun<'a> {
     pub bytes: Cow<'a, [u8]>,
 }
 
-/// Sorted ranges merged where they overlap or touch: a PT_DYNAMIC inside
-/// its PT_LOAD is written once.
+/// Sorted ranges merged where they overlap or touch.
 fn merge(sorted: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut merged: Vec<Range<usize>> = Vec::with_capacity(sorted.len());
     for range in sorted {

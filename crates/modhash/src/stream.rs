@@ -33,12 +33,13 @@ use crate::profile::{Profile, ProfileRule};
 /// buffer of the module's size: for a large module (Debian's `i915.ko` is
 /// 6.8 MB) it spills out of the L2 cache, and every byte crosses memory
 /// three times (the kernel's copy writes it, SHA-256 reads it back). A
-/// chunk of 256 KiB, hashed as soon as it arrives, stays in L2. Over the
-/// 4,023 modules of Debian's amd64 kernel (397 MB, page cache) on two
-/// cores: whole-file reads 0.43–0.80 s of wall time, 256 KiB chunks
-/// 0.375 s. A read-only mapping of each file was slower still (0.6 s):
-/// SHA-256 reading the page cache straight from memory waits on every
-/// cache miss, where `read` streams it into the cache first.
+/// chunk of 256 KiB, hashed as soon as it arrives, stays in L2. Mapping
+/// the files instead is slower still: `scripts/bench mapping` hashes
+/// Debian's 4,023 kernel modules (397 MB, page cache) on two cores both
+/// ways, 219.6 ms in chunks against 368.0 ms from read-only mappings on
+/// the project's VM (docs/performance.md): SHA-256 reading the page cache
+/// straight from memory waits on every cache miss, where `read` streams
+/// it into the cache first.
 pub const CHUNK_LEN: usize = 256 << 10;
 
 /// Bytes at the end of a file kept un-hashed under `payload` until the
